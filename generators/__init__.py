@@ -1,0 +1,1 @@
+"""EHR-Ins: verbalizers, filters and dataset writers (imports graphkit and bench)."""

@@ -1,0 +1,1 @@
+"""The curation ledger of edge corrections and its replay."""

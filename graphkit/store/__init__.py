@@ -1,0 +1,1 @@
+"""The GraphStore protocol and its backends (embedded FalkorDB, Neo4j)."""

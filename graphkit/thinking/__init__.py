@@ -1,0 +1,1 @@
+"""Association mining, typed path search and thinking-graph objects."""

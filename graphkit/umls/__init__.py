@@ -1,0 +1,1 @@
+"""UMLS RRF reading and the open demo graph written in the same RRF shape."""
