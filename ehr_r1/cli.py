@@ -71,6 +71,7 @@ def _register() -> None:
     from graphkit.ehr.cli import app as ehr_app
 
     app.add_typer(ehr_app, name="ehr")
+    from bench.cli import app as bench_app; app.add_typer(bench_app, name="bench")  # noqa: E702
 
 
 _register()
