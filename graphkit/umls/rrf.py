@@ -213,10 +213,6 @@ def _scan_lines(path: Path) -> pl.LazyFrame:
     )
 
 
-def _part_frames(paths: Sequence[Path]) -> list[tuple[Path, pl.LazyFrame]]:
-    return [(path, _scan_lines(path)) for path in paths]
-
-
 def split_fields(lines: pl.LazyFrame, columns: Sequence[str]) -> pl.LazyFrame:
     """Split whole lines into the named fields (keeps ``line``; also ``__bars`` for validation)."""
     n = len(columns)
@@ -245,7 +241,8 @@ def scan_rrf(
 
     ``columns`` picks a subset (plus ``line`` and ``file`` are always there for error messages).
     With ``validate`` the whole file is checked first in one streaming pass (field count, CUI
-    format, required fields), raising GraphError on the first bad line.
+    format, required fields), raising GraphError on the first bad line; without it a malformed
+    line fails inside polars or reads as empty fields.
     """
     paths = find_rrf(directory, name)
     layout = columns_for(directory, name)
@@ -258,11 +255,22 @@ def scan_rrf(
     if validate:
         validate_rrf(directory, name)
     frames = []
-    for path, lines in _part_frames(paths):
+    for path in paths:
+        # Once every line is known to hold exactly the layout's fields, the CSV parser (no quoting)
+        # is safe and about three times faster than splitting whole lines.
         frames.append(
-            split_fields(lines, layout).select(
-                pl.lit(str(path)).alias("file"), _LINE, *[pl.col(c) for c in wanted]
-            )
+            pl.scan_csv(
+                path,
+                has_header=False,
+                separator="|",
+                quote_char=None,
+                new_columns=[*layout, "__end"],
+                infer_schema=False,
+                empty_string_is_null=False,
+                row_index_name=_LINE,
+                row_index_offset=1,
+                encoding="utf8",
+            ).select(pl.lit(str(path)).alias("file"), _LINE, *[pl.col(c) for c in wanted])
         )
     return pl.concat(frames, how="vertical") if len(frames) > 1 else frames[0]
 
@@ -275,7 +283,8 @@ def validate_rrf(directory: str | Path, name: str) -> int:
     cui_cols = [c for c in CUI_COLUMNS.get(name, ()) if c in layout]
     required = [c for c in REQUIRED_COLUMNS.get(name, ()) if c in layout]
     total = 0
-    for path, lines in _part_frames(paths):
+    for path in paths:
+        lines = _scan_lines(path)
         fields = split_fields(lines, layout)
         problems = [
             (
