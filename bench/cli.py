@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -56,7 +57,9 @@ def list_tasks(
 
 @app.command("validate")
 def validate(
-    paths: list[Path] = typer.Argument(None, help="Task YAML files or folders (default: the bundled tasks)."),
+    paths: Annotated[
+        list[Path] | None, typer.Argument(help="Task YAML files or folders (default: the bundled tasks).")
+    ] = None,
 ) -> None:
     """Check task YAML files; every problem is printed as file: key: problem; fix: ..."""
     from bench.taskdef import validate_paths
@@ -71,8 +74,16 @@ def validate(
 
 @app.command("mappings")
 def mappings(
-    mimic: Path = typer.Option(..., "--mimic", help="A MIMIC-IV directory (PhysioNet layout or `ehr-r1 ehr convert` output)."),
-    atc: Path = typer.Option(None, "--atc", help="An NDC->ATC table (ndc, atc_code, atc_name) to measure as well."),
+    mimic: Annotated[
+        Path,
+        typer.Option(
+            "--mimic", help="A MIMIC-IV directory (PhysioNet layout or `ehr-r1 ehr convert` output)."
+        ),
+    ],
+    atc: Annotated[
+        Path | None,
+        typer.Option("--atc", help="An NDC->ATC table (ndc, atc_code, atc_name) to measure as well."),
+    ] = None,
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
     """Report how many diagnosis/procedure codes and NDCs the CCS and ATC mappings leave unmapped."""
@@ -101,8 +112,10 @@ def mappings(
 
 @app.command("atc-from-umls")
 def atc_from_umls(
-    meta: Path = typer.Argument(..., help="The META/ folder of a licensed UMLS release (MRCONSO, MRREL, MRSAT)."),
-    out: Path = typer.Option(..., "--out", help="Where to write the NDC->ATC table (.tsv or .tsv.gz)."),
+    meta: Annotated[
+        Path, typer.Argument(help="The META/ folder of a licensed UMLS release (MRCONSO, MRREL, MRSAT).")
+    ],
+    out: Annotated[Path, typer.Option("--out", help="Where to write the NDC->ATC table (.tsv or .tsv.gz).")],
     level: int = typer.Option(4, "--level", help="ATC level of the classes: 1-5 (4 = chemical subgroup)."),
 ) -> None:
     """Build the NDC->ATC table for the ATC tasks from RxNorm inside a licensed UMLS release."""

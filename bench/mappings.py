@@ -64,7 +64,13 @@ def normalize_ndc(ndc: object) -> str | None:
     """
     if ndc is None:
         return None
-    text = str(ndc).strip().split(".", 1)[0].replace("-", "")
+    text = str(ndc).strip()
+    parts = text.split("-")
+    if len(parts) == 3:
+        # A labeled 10-digit NDC (4-4-2, 5-3-2 or 5-4-1) pads each segment to the 5-4-2 form.
+        text = parts[0].zfill(5) + parts[1].zfill(4) + parts[2].zfill(2)
+    else:
+        text = text.split(".", 1)[0]
     if not text.isdigit() or len(text) > 11 or int(text) == 0:
         return None
     return text.zfill(11)
@@ -132,7 +138,11 @@ def load_atc(path: str | Path) -> AtcMap:
     """Read an NDC->ATC table: CSV or TSV (optionally .gz) with columns ndc, atc_code, atc_name."""
     path = Path(path)
     if not path.is_file():
-        raise InputError("NDC->ATC table not found", where=str(path), fix="build one with `ehr-r1 bench atc-from-umls` or give an existing file")
+        raise InputError(
+            "NDC->ATC table not found",
+            where=str(path),
+            fix="build one with `ehr-r1 bench atc-from-umls` or give an existing file",
+        )
     opener = gzip.open if path.suffix == ".gz" else open
     with opener(path, "rt", encoding="utf-8", newline="") as handle:
         head = handle.readline()
@@ -140,14 +150,26 @@ def load_atc(path: str | Path) -> AtcMap:
         reader = csv.DictReader(io.StringIO(head + handle.read()), delimiter=delimiter)
         missing = [c for c in ATC_COLUMNS if c not in (reader.fieldnames or [])]
         if missing:
-            raise InputError(f"has no column {missing[0]!r}", where=str(path), value=reader.fieldnames, fix=f"give columns {list(ATC_COLUMNS)}")
+            raise InputError(
+                f"has no column {missing[0]!r}",
+                where=str(path),
+                value=reader.fieldnames,
+                fix=f"give columns {list(ATC_COLUMNS)}",
+            )
         classes: dict[str, dict[str, str]] = defaultdict(dict)
         for line_no, row in enumerate(reader, start=2):
             ndc = normalize_ndc(row["ndc"])
             if ndc is None:
-                raise InputError(f"line {line_no}: not an NDC", where=str(path), value=row["ndc"], fix="write NDCs as up to 11 digits")
+                raise InputError(
+                    f"line {line_no}: not an NDC",
+                    where=str(path),
+                    value=row["ndc"],
+                    fix="write NDCs as up to 11 digits",
+                )
             if not row["atc_code"] or not row["atc_name"]:
-                raise InputError(f"line {line_no}: empty atc_code or atc_name", where=str(path), fix="fill both columns")
+                raise InputError(
+                    f"line {line_no}: empty atc_code or atc_name", where=str(path), fix="fill both columns"
+                )
             classes[ndc][row["atc_code"]] = row["atc_name"]
     return AtcMap({ndc: tuple(sorted(codes.items())) for ndc, codes in classes.items()}, str(path))
 
@@ -172,7 +194,12 @@ def build_atc_from_umls(meta_dir: str | Path, out: str | Path, level: int = 4) -
     from graphkit.umls.rrf import scan_rrf
 
     if level not in ATC_CODE_LENGTH:
-        raise InputError("ATC level must be 1-5", where="level", value=level, fix="use 4 (chemical subgroup) or 5 (substance)")
+        raise InputError(
+            "ATC level must be 1-5",
+            where="level",
+            value=level,
+            fix="use 4 (chemical subgroup) or 5 (substance)",
+        )
     meta = Path(meta_dir)
     ndc_rows = (
         scan_rrf(meta, "MRSAT", ["CUI", "ATN", "SAB", "ATV"])
@@ -229,15 +256,32 @@ def build_atc_from_umls(meta_dir: str | Path, out: str | Path, level: int = 4) -
     writer = csv.writer(buffer, delimiter="\t", lineterminator="\n")
     writer.writerow(ATC_COLUMNS)
     writer.writerows(sorted(rows))
-    data = gzip.compress(buffer.getvalue().encode("utf-8"), mtime=0) if out.suffix == ".gz" else buffer.getvalue().encode("utf-8")
+    data = (
+        gzip.compress(buffer.getvalue().encode("utf-8"), mtime=0)
+        if out.suffix == ".gz"
+        else buffer.getvalue().encode("utf-8")
+    )
     atomic_write_bytes(out, data)
     return AtcBuildStats(len(ndcs), len(mapped), len({r[1] for r in rows}), level, out)
 
 
-_PRODUCT_TO_INGREDIENT = ("tradename_of", "has_tradename", "consists_of", "constitutes", "has_ingredient", "ingredient_of", "has_ingredients", "ingredients_of", "contains", "contained_in")
+_PRODUCT_TO_INGREDIENT = (
+    "tradename_of",
+    "has_tradename",
+    "consists_of",
+    "constitutes",
+    "has_ingredient",
+    "ingredient_of",
+    "has_ingredients",
+    "ingredients_of",
+    "contains",
+    "contained_in",
+)
 
 
-def _ingredients(start: str, neighbours: dict[str, set[str]], rx_tty: dict[str, set[str]], ingredient_ttys: set[str]) -> set[str]:
+def _ingredients(
+    start: str, neighbours: dict[str, set[str]], rx_tty: dict[str, set[str]], ingredient_ttys: set[str]
+) -> set[str]:
     """Ingredient concepts of a product: a walk of at most three steps (brand -> generic ->
     component -> ingredient) that only passes through drug products and components.
 
@@ -271,7 +315,9 @@ _WALK_THROUGH = {"SCD", "SBD", "SCDC", "SBDC"}
 class _Source(Protocol):
     def has(self, table: str) -> bool: ...
 
-    def scan(self, table: str, columns: list[str] | None = None, shard: int | None = None) -> pl.LazyFrame: ...
+    def scan(
+        self, table: str, columns: list[str] | None = None, shard: int | None = None
+    ) -> pl.LazyFrame: ...
 
 
 @dataclass

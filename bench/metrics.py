@@ -125,7 +125,9 @@ def _binary(y_true: Sequence[object], y_score: Sequence[float]) -> tuple[list[in
         elif y in (0, False, "no", "0"):
             labels.append(0)
         else:
-            raise InputError("is not a binary label", where=f"y_true[{i}]", value=y, fix="use 0/1 or 'yes'/'no'")
+            raise InputError(
+                "is not a binary label", where=f"y_true[{i}]", value=y, fix="use 0/1 or 'yes'/'no'"
+            )
     scores: list[float] = []
     for i, s in enumerate(y_score):
         if not isinstance(s, numbers.Real) or not math.isfinite(s):
@@ -200,7 +202,12 @@ def bootstrap_ci(
         raise InputError("no data columns given", where="bootstrap_ci", fix="pass the per-sample values")
     n = len(columns[0])
     if any(len(c) != n for c in columns):
-        raise InputError("columns differ in length", where="bootstrap_ci", value=[len(c) for c in columns], fix="pass aligned per-sample columns")
+        raise InputError(
+            "columns differ in length",
+            where="bootstrap_ci",
+            value=[len(c) for c in columns],
+            fix="pass aligned per-sample columns",
+        )
     if n_resamples < 1:
         raise InputError("must be at least 1", where="n_resamples", value=n_resamples, fix="use e.g. 1000")
     if not 0 < level < 1:

@@ -100,14 +100,26 @@ class Anchor(_Strict):
     def _shape(self) -> Anchor:
         if self.kind == "event":
             if self.start or self.end:
-                raise _bad("an `event` anchor has `time`, not `start`/`end`", "use kind: interval for a stay, or remove start/end")
+                raise _bad(
+                    "an `event` anchor has `time`, not `start`/`end`",
+                    "use kind: interval for a stay, or remove start/end",
+                )
             if self.table != ANY_TABLE and not (self.time or self.time_from):
-                raise _bad("an `event` anchor needs a time", "add `time: <column of the table>` or `time_from: {table, column}`")
+                raise _bad(
+                    "an `event` anchor needs a time",
+                    "add `time: <column of the table>` or `time_from: {table, column}`",
+                )
         else:
             if not (self.start and self.end):
-                raise _bad("an `interval` anchor needs both `start` and `end` columns", "add start: and end: (e.g. intime and outtime)")
+                raise _bad(
+                    "an `interval` anchor needs both `start` and `end` columns",
+                    "add start: and end: (e.g. intime and outtime)",
+                )
             if self.time or self.time_from or self.time_fallback:
-                raise _bad("an `interval` anchor has `start`/`end`, not `time`", "remove time/time_from/time_fallback, or use kind: event")
+                raise _bad(
+                    "an `interval` anchor has `start`/`end`, not `time`",
+                    "remove time/time_from/time_fallback, or use kind: event",
+                )
         return self
 
 
@@ -140,7 +152,10 @@ class Context(_Strict):
     @model_validator(mode="after")
     def _window(self) -> Context:
         if self.max_events is not None and self.max_events < self.min_events:
-            raise _bad(f"max_events ({self.max_events}) is below min_events ({self.min_events})", "raise max_events or lower min_events")
+            raise _bad(
+                f"max_events ({self.max_events}) is below min_events ({self.min_events})",
+                "raise max_events or lower min_events",
+            )
         if self.start.ref == self.end.ref and self.start.hours >= self.end.hours:
             raise _bad(
                 f"the window is empty: start ({self.start.ref}{self.start.hours:+g} h) is not before "
@@ -148,7 +163,10 @@ class Context(_Strict):
                 "make start earlier than end, e.g. start: {ref: anchor, hours: -24} and end: {ref: anchor, hours: 0}",
             )
         if self.start.ref == "anchor_end" and self.end.ref in ("anchor", "admission_start"):
-            raise _bad("the window starts at the anchor's end but ends before it", "end the window at anchor_end or later")
+            raise _bad(
+                "the window starts at the anchor's end but ends before it",
+                "end the window at anchor_end or later",
+            )
         return self
 
 
@@ -299,9 +317,17 @@ class TaskDef(_Strict):
             )
         if self.family == "decision":
             if self.target is None or self.label is not None:
-                raise _bad("a decision task has a `target` and no `label`", "give target: and remove label:", key="target")
+                raise _bad(
+                    "a decision task has a `target` and no `label`",
+                    "give target: and remove label:",
+                    key="target",
+                )
             if self.output_type == "binary":
-                raise _bad("a decision task's output_type is `set` or `class`", "use output_type: set (or class for next_event)", key="output_type")
+                raise _bad(
+                    "a decision task's output_type is `set` or `class`",
+                    "use output_type: set (or class for next_event)",
+                    key="output_type",
+                )
             if self.context.end.ref != "anchor" or self.context.end.hours > 0 or self.context.end_inclusive:
                 raise _bad(
                     "a decision task's context must end strictly before its target",
@@ -310,11 +336,19 @@ class TaskDef(_Strict):
                 )
         else:
             if self.label is None or self.target is not None:
-                raise _bad("a risk task has a `label` and no `target`", "give label: and remove target:", key="label")
+                raise _bad(
+                    "a risk task has a `label` and no `target`", "give label: and remove target:", key="label"
+                )
             if self.output_type != "binary":
-                raise _bad("a risk task's output_type is `binary`", "use output_type: binary", key="output_type")
+                raise _bad(
+                    "a risk task's output_type is `binary`", "use output_type: binary", key="output_type"
+                )
         if self.anchor.kind == "event" and "anchor_end" in (self.context.start.ref, self.context.end.ref):
-            raise _bad("`anchor_end` needs an interval anchor", "use ref: anchor, or anchor kind: interval", key="context")
+            raise _bad(
+                "`anchor_end` needs an interval anchor",
+                "use ref: anchor, or anchor kind: interval",
+                key="context",
+            )
         return self
 
     @property
@@ -379,9 +413,15 @@ def parse_task_file(path: str | Path) -> tuple[TaskDef | None, list[TaskProblem]
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark else "(file)"
-        return None, [TaskProblem(path, where, f"is not valid YAML ({getattr(exc, 'problem', exc)})", "fix the YAML syntax")]
+        return None, [
+            TaskProblem(
+                path, where, f"is not valid YAML ({getattr(exc, 'problem', exc)})", "fix the YAML syntax"
+            )
+        ]
     if not isinstance(raw, dict):
-        return None, [TaskProblem(path, "(file)", "must be a mapping of task fields", "write `key: value` lines")]
+        return None, [
+            TaskProblem(path, "(file)", "must be a mapping of task fields", "write `key: value` lines")
+        ]
     try:
         task = TaskDef.model_validate(raw)
     except ValidationError as exc:
@@ -394,9 +434,23 @@ def _check_names(path: Path, task: TaskDef) -> list[TaskProblem]:
     """File layout and MIMIC-IV table/column names, checked against the published schema."""
     problems = []
     if path.stem != task.key:
-        problems.append(TaskProblem(path, "key", f"{task.key!r} does not match the file name", f"rename the file to {task.key}.yaml or set key: {path.stem}"))
+        problems.append(
+            TaskProblem(
+                path,
+                "key",
+                f"{task.key!r} does not match the file name",
+                f"rename the file to {task.key}.yaml or set key: {path.stem}",
+            )
+        )
     if path.parent.name in FAMILIES and path.parent.name != task.family:
-        problems.append(TaskProblem(path, "family", f"{task.family!r} but the file is in {path.parent.name}/", f"move the file to {task.family}/ or set family: {path.parent.name}"))
+        problems.append(
+            TaskProblem(
+                path,
+                "family",
+                f"{task.family!r} but the file is in {path.parent.name}/",
+                f"move the file to {task.family}/ or set family: {path.parent.name}",
+            )
+        )
     from graphkit.ehr.schema import load_schema
 
     schema = load_schema()
@@ -406,23 +460,51 @@ def _check_names(path: Path, task: TaskDef) -> list[TaskProblem]:
         if name == ANY_TABLE:
             return None
         if name not in module_of:
-            problems.append(TaskProblem(path, where, f"unknown MIMIC-IV table {name!r}", "use a table of the MIMIC-IV schema (graphkit/ehr/mimic_iv_schema.yaml)"))
+            problems.append(
+                TaskProblem(
+                    path,
+                    where,
+                    f"unknown MIMIC-IV table {name!r}",
+                    "use a table of the MIMIC-IV schema (graphkit/ehr/mimic_iv_schema.yaml)",
+                )
+            )
             return None
         if module_of[name] not in task.requires.modules + task.requires.optional_modules:
-            problems.append(TaskProblem(path, where, f"table {name!r} is in module {module_of[name]!r}, which requires.modules does not list", f"add {module_of[name]} to requires.modules (or requires.optional_modules)"))
+            problems.append(
+                TaskProblem(
+                    path,
+                    where,
+                    f"table {name!r} is in module {module_of[name]!r}, which requires.modules does not list",
+                    f"add {module_of[name]} to requires.modules (or requires.optional_modules)",
+                )
+            )
         return name
 
     def column(where: str, tbl: str | None, col: str | None) -> None:
         if tbl is None or col is None:
             return
         if col not in schema.tables[tbl].columns:
-            problems.append(TaskProblem(path, where, f"table {tbl!r} has no column {col!r}", f"use one of {sorted(schema.tables[tbl].columns)}"))
+            problems.append(
+                TaskProblem(
+                    path,
+                    where,
+                    f"table {tbl!r} has no column {col!r}",
+                    f"use one of {sorted(schema.tables[tbl].columns)}",
+                )
+            )
 
     for i, name in enumerate(task.requires.tables):
         table(f"requires.tables.{i}", name)
     for i, name in enumerate(task.context.exclude_tables):
         if name not in module_of:
-            problems.append(TaskProblem(path, f"context.exclude_tables.{i}", f"unknown MIMIC-IV table {name!r}", "use a table of the MIMIC-IV schema"))
+            problems.append(
+                TaskProblem(
+                    path,
+                    f"context.exclude_tables.{i}",
+                    f"unknown MIMIC-IV table {name!r}",
+                    "use a table of the MIMIC-IV schema",
+                )
+            )
     anchor = task.anchor
     at = table("anchor.table", anchor.table)
     for field in ("time", "time_fallback", "start", "end"):
@@ -451,7 +533,14 @@ def _check_names(path: Path, task: TaskDef) -> list[TaskProblem]:
         if task.target.name_from is not None:
             used.add(task.target.name_from.table)
     for name in sorted(used - listed - {ANY_TABLE}):
-        problems.append(TaskProblem(path, "requires.tables", f"does not list {name!r}, which the task reads", f"add {name} to requires.tables"))
+        problems.append(
+            TaskProblem(
+                path,
+                "requires.tables",
+                f"does not list {name!r}, which the task reads",
+                f"add {name} to requires.tables",
+            )
+        )
     return problems
 
 
@@ -473,14 +562,28 @@ def validate_paths(paths: Iterable[str | Path] | None = None) -> tuple[dict[str,
     problems: list[TaskProblem] = []
     files = task_files(paths)
     if not files:
-        problems.append(TaskProblem(Path(str(paths)), "(file)", "no task files found", "pass a .yaml file or a folder that holds some"))
+        problems.append(
+            TaskProblem(
+                Path(str(paths)),
+                "(file)",
+                "no task files found",
+                "pass a .yaml file or a folder that holds some",
+            )
+        )
     for path in files:
         task, found = parse_task_file(path)
         problems.extend(found)
         if task is None:
             continue
         if task.key in tasks:
-            problems.append(TaskProblem(path, "key", f"{task.key!r} is also defined in {where[task.key]}", "give each task a unique key"))
+            problems.append(
+                TaskProblem(
+                    path,
+                    "key",
+                    f"{task.key!r} is also defined in {where[task.key]}",
+                    "give each task a unique key",
+                )
+            )
             continue
         tasks[task.key] = task
         where[task.key] = path
@@ -488,7 +591,14 @@ def validate_paths(paths: Iterable[str | Path] | None = None) -> tuple[dict[str,
         if isinstance(task.label, AnyOf):
             for i, other in enumerate(task.label.tasks):
                 if other not in tasks or tasks[other].family != "risk":
-                    problems.append(TaskProblem(where[key], f"label.tasks.{i}", f"{other!r} is not a risk task in this set", "name risk tasks defined alongside this one"))
+                    problems.append(
+                        TaskProblem(
+                            where[key],
+                            f"label.tasks.{i}",
+                            f"{other!r} is not a risk task in this set",
+                            "name risk tasks defined alongside this one",
+                        )
+                    )
     return tasks, problems
 
 
@@ -525,13 +635,20 @@ def load_tasks(
             )
     if family is not None:
         if family not in FAMILIES:
-            raise TaskError("unknown task family", where="family", value=family, fix=f"use one of {list(FAMILIES)}")
+            raise TaskError(
+                "unknown task family", where="family", value=family, fix=f"use one of {list(FAMILIES)}"
+            )
         tasks = {k: t for k, t in tasks.items() if t.family == family}
     if keys is not None:
         wanted = list(keys)
         unknown = [k for k in wanted if k not in tasks]
         if unknown:
-            raise TaskError("unknown task key", where="tasks", value=unknown, fix="see `ehr-r1 bench list` for the task keys")
+            raise TaskError(
+                "unknown task key",
+                where="tasks",
+                value=unknown,
+                fix="see `ehr-r1 bench list` for the task keys",
+            )
         tasks = {k: tasks[k] for k in wanted}
     if reported_only:
         tasks = {k: t for k, t in tasks.items() if t.paper.reported}
