@@ -1,0 +1,281 @@
+"""Training on CPU with the tiny model: tokenizer and template, truncation, datasets, every stage,
+resume, model card, CLI and the demo function. Cases are hand-made rows in the EHR-Ins format
+(CONTRACTS.md section 6); nothing is downloaded (HF_HUB_OFFLINE=1)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from graphkit.errors import InputError  # noqa: E402
+from training.data import CaseStats, grpo_dataset, read_cases, sft_dataset  # noqa: E402
+from training.truncation import Truncator, split_blocks  # noqa: E402
+
+SYSTEM = {"role": "system", "content": "You are a helpful assistant."}
+TASKS = {  # task -> (output_type, label, instruction)
+    "diagnosis": ("set", ["Hypertension", "Sepsis"], "List the diagnoses of this admission."),
+    "readmission_30d": ("binary", "yes", "Will the patient be readmitted within 30 days? Answer yes or no."),
+    "next_event": ("class", "labevents", "Which table does the next event come from?"),
+}
+
+
+def record(n_events: int, day0: int = 1) -> str:
+    blocks = ["## Patient Demographics\n- Age: 64\n- Gender: Female",
+              "## Admission [2180-01-01 09:00:00]\n- Admission Type: URGENT\n- Admission Location: EMERGENCY ROOM"]
+    for i in range(n_events):
+        blocks.append(f"## Laboratory Test Events [2180-01-{day0 + i:02d} 08:00:00]\n| Item Name | Value | Unit |\n"
+                      f"| ------ | ------ | ------ |\n| Sodium | {130 + i} | mEq/L |\n| Potassium | 4.{i % 10} | mEq/L |")
+    return "\n\n".join(blocks)
+
+
+def case(index: int, task: str, kind: str, n_events: int = 4) -> dict:
+    output_type, label, instruction = TASKS[task]
+    answer = "\n".join(label) if isinstance(label, list) else label
+    reasoning = f"## Extraction\nsodium rising\n## Reasoning\nconsistent\n## Final Results\n{answer}"
+    assistant = f"<think>\n{reasoning}\n</think>\n\n{answer}" if kind == "reasoning" else f"<think>\n\n</think>\n\n{answer}"
+    return {
+        "id": f"case-{index}", "task": task, "kind": kind, "enable_thinking": kind == "reasoning",
+        "messages": [SYSTEM, {"role": "user", "content": f"{record(n_events)}\n{instruction}"},
+                     {"role": "assistant", "content": assistant}],
+        "label": label, "output_type": output_type, "sample_id": f"sample-{index}", "graph_hash": "graph-abc123",
+    }
+
+
+def write_cases(path: Path, rows: list[dict]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return path
+
+
+def mixed_cases(n: int = 16) -> list[dict]:
+    tasks = list(TASKS)
+    return [case(i, tasks[i % 3], "reasoning" if i % 2 == 0 else "direct", n_events=2 + i % 4) for i in range(n)]
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory) -> Path:
+    from training.tiny import build_tiny_model
+
+    return build_tiny_model(tmp_path_factory.mktemp("tiny") / "model")
+
+
+@pytest.fixture(scope="module")
+def tokenizer(tiny_model):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(tiny_model)
+
+
+@pytest.fixture(scope="module")
+def cases_file(tmp_path_factory) -> Path:
+    return write_cases(tmp_path_factory.mktemp("cases") / "cases.jsonl", mixed_cases())
+
+
+def _weights(path: Path) -> dict:
+    from safetensors.torch import load_file
+
+    return load_file(str(path / "model.safetensors"))
+
+
+def _changed(before: dict, after: dict) -> bool:
+    return any(not before[name].equal(after[name]) for name in before)
+
+
+def _metrics(path: Path) -> list[dict]:
+    return [json.loads(line) for line in (path / "metrics.jsonl").read_text().splitlines()]
+
+
+# ----- tiny model and tokenizer -------------------------------------------------------------
+
+
+def test_tiny_model_loads_with_plain_transformers_and_speaks_qwen3(tiny_model, tokenizer):
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model)
+    assert model.config.model_type == "qwen3" and model.config.vocab_size == len(tokenizer)
+    assert sum(p.numel() for p in model.parameters()) < 1_000_000
+    text = record(3) + "\nWhat next? <think>\nx\n</think>"
+    assert tokenizer.decode(tokenizer(text)["input_ids"]) == text
+    for tag in ("<think>", "</think>", "<|im_start|>", "<|im_end|>"):
+        assert len(tokenizer(tag, add_special_tokens=False)["input_ids"]) == 1, tag
+    # think tags survive skip_special_tokens (the rewards look for </think>), chat markers do not
+    ids = tokenizer("<|im_start|>assistant\n<think>\n\n</think>\n\nyes<|im_end|>")["input_ids"]
+    assert tokenizer.decode(ids, skip_special_tokens=True) == "assistant\n<think>\n\n</think>\n\nyes"
+    prompt = [SYSTEM, {"role": "user", "content": "hi"}]
+    off = tokenizer.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True, enable_thinking=False)
+    on = tokenizer.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True)
+    assert off.endswith("<|im_start|>assistant\n<think>\n\n</think>\n\n") and on.endswith("<|im_start|>assistant\n")
+
+
+def test_assistant_only_loss_masks_exactly_the_assistant_turn(tokenizer):
+    from trl.chat_template_utils import get_training_chat_template
+
+    for kind in ("reasoning", "direct"):
+        messages = case(0, "diagnosis", kind)["messages"]
+        encoded = tokenizer.apply_chat_template(messages, chat_template=get_training_chat_template(tokenizer),
+                                                return_assistant_tokens_mask=True, return_dict=True)
+        trained = [t for t, m in zip(encoded["input_ids"], encoded["assistant_masks"], strict=True) if m]
+        assert tokenizer.decode(trained) == messages[-1]["content"] + "<|im_end|>\n", kind
+
+
+# ----- truncation and datasets --------------------------------------------------------------
+
+
+def test_truncation_drops_the_oldest_events_and_keeps_header_and_instruction(tokenizer):
+    messages = case(0, "diagnosis", "reasoning", n_events=30)["messages"]
+    full = Truncator(tokenizer, 10**6, add_generation_prompt=False)(messages)
+    assert full.fits and full.dropped_blocks == 0 and full.messages == messages
+    budget = full.n_tokens // 2
+    cut = Truncator(tokenizer, budget, add_generation_prompt=False)(messages)
+    assert cut.fits and cut.n_tokens <= budget and cut.dropped_blocks > 0
+    text = cut.messages[1]["content"]
+    assert text.startswith("## Patient Demographics") and "\n\n## Admission [2180-01-01 09:00:00]" in text
+    assert text.endswith("| Potassium | 4.9 | mEq/L |\nList the diagnoses of this admission.")  # newest event kept
+    assert "[2180-01-01 08:00:00]" not in text  # the oldest lab is gone
+    _, kept_blocks = split_blocks(text)
+    assert all(block.count("\n## ") == 1 for block in kept_blocks), "events are never cut in half"
+    assert cut.messages[2] == messages[2] and cut.messages[0] == messages[0]
+    impossible = Truncator(tokenizer, 20, add_generation_prompt=False)(messages)
+    assert not impossible.fits
+
+
+def test_sft_dataset_fits_max_length_and_counts_what_it_did(tokenizer, tmp_path):
+    rows = [case(0, "diagnosis", "reasoning", n_events=40), case(1, "readmission_30d", "direct", n_events=2)]
+    path = write_cases(tmp_path / "cases.jsonl", rows)
+    dataset, stats = sft_dataset(path, tokenizer, kinds=["reasoning", "direct"], max_length=400, thinking_switch=True)
+    assert (stats.rows, stats.used, stats.truncated, stats.too_long) == (2, 2, 1, 0)
+    for messages in dataset["messages"]:
+        ids = tokenizer.apply_chat_template(messages, tokenize=False)
+        assert len(tokenizer(ids, add_special_tokens=False)["input_ids"]) <= 400
+    users = [m[1]["content"] for m in dataset["messages"]]
+    assert users[0].endswith("\n/think") and users[1].endswith("\n/no_think")
+    assert stats.graph_hashes == ["graph-abc123"] and stats.tasks == {"diagnosis": 1, "readmission_30d": 1}
+
+
+def test_grpo_dataset_drops_the_answer_and_normalizes_labels(tokenizer, cases_file):
+    dataset, stats = grpo_dataset(cases_file, tokenizer, kinds=["reasoning", "direct"], max_prompt_length=2000,
+                                  thinking_switch=True)
+    assert stats.used == 16
+    row = dataset[0]
+    assert [m["role"] for m in row["prompt"]] == ["system", "user"]
+    labels = dict(zip(dataset["output_type"], dataset["label"], strict=True))
+    assert labels == {"set": ["Hypertension", "Sepsis"], "binary": ["yes"], "class": ["labevents"]}
+
+
+def test_case_rows_are_validated_with_file_row_and_column(tmp_path):
+    bad = case(0, "diagnosis", "reasoning")
+    bad["kind"] = "cot"
+    path = write_cases(tmp_path / "bad.jsonl", [case(1, "diagnosis", "direct"), bad])
+    with pytest.raises(InputError, match=r"bad.jsonl row 2 column kind: kind must be 'reasoning' or 'direct'"):
+        read_cases(path, ["reasoning", "direct"], None, CaseStats())
+    missing = case(0, "diagnosis", "direct")
+    del missing["label"]
+    with pytest.raises(InputError, match=r"row 1: missing column 'label'"):
+        read_cases(write_cases(tmp_path / "missing.jsonl", [missing]), ["direct"], None, CaseStats())
+    (tmp_path / "broken.jsonl").write_text('{"id": 1,\n')
+    with pytest.raises(InputError, match=r"broken.jsonl line 1: not valid JSON"):
+        read_cases(tmp_path / "broken.jsonl", ["direct"], None, CaseStats())
+    with pytest.raises(InputError, match=r"no cases of kind reasoning"):
+        read_cases(write_cases(tmp_path / "direct.jsonl", [case(0, "diagnosis", "direct")]), ["reasoning"], None,
+                   CaseStats())
+
+
+def test_a_case_directory_skips_rejected_cases(tmp_path):
+    write_cases(tmp_path / "out" / "cases.jsonl", [case(0, "diagnosis", "direct")])
+    write_cases(tmp_path / "out" / "rejected.jsonl", [case(1, "diagnosis", "direct")])
+    stats = CaseStats()
+    assert [c["id"] for c in read_cases(tmp_path / "out", ["direct"], None, stats)] == ["case-0"]
+    assert list(stats.files) == [str(tmp_path / "out" / "cases.jsonl")]
+
+
+# ----- stages -------------------------------------------------------------------------------
+
+
+def test_dapt_through_the_cli_trains_logs_and_writes_the_card(cli, workspace_dir, tiny_model, cases_file):
+    out = workspace_dir / "runs" / "dapt"
+    result = cli("train", "dapt", "--recipe", "tiny/dapt/cpu", f"model_name_or_path={tiny_model}",
+                 f"dataset_path={cases_file}", f"output_dir={out}", "max_steps=3", "save_strategy=no")
+    assert result.exit_code == 0, result.output
+    assert "dapt: 3 steps" in result.output
+    losses = [row["loss"] for row in _metrics(out) if "loss" in row]
+    assert len(losses) == 3 and all(loss > 0 for loss in losses)
+    assert _changed(_weights(tiny_model), _weights(out))
+    card = json.loads((out / "training_card.json").read_text())
+    assert card["stage"] == "dapt" and card["data"]["kinds"] == {"direct": 8}  # direct cases only
+    assert card["data"]["graph_hashes"] == ["graph-abc123"] and len(card["data"]["data_hash"]) == 16
+    assert card["recipe"]["values"]["max_steps"] == 3 and len(card["recipe"]["values_hash"]) == 16
+    assert card["base_model"]["stage"] == "tiny-random-qwen3" and card["base_model"]["card_hash"]
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    AutoModelForCausalLM.from_pretrained(out)
+    assert AutoTokenizer.from_pretrained(out).chat_template
+
+
+def test_sft_resumes_from_its_checkpoint(tiny_model, cases_file, tmp_path):
+    from training.config import load_recipe
+    from training.run import train
+
+    out = tmp_path / "sft"
+    overrides = {"model_name_or_path": str(tiny_model), "dataset_path": str(cases_file), "output_dir": str(out),
+                 "save_steps": 2}
+    first = train(load_recipe("tiny/sft/cpu", "sft", {**overrides, "max_steps": 2}))
+    assert first.global_step == 2 and first.resumed_from is None and (out / "checkpoint-2").is_dir()
+    with open(out / "metrics.jsonl", "a") as handle:  # a step logged after the last checkpoint, then killed
+        handle.write(json.dumps({"step": 3, "loss": 99.0}) + "\n")
+    second = train(load_recipe("tiny/sft/cpu", "sft", {**overrides, "max_steps": 4}))
+    assert second.global_step == 4 and second.resumed_from.endswith("checkpoint-2")
+    steps = [row["step"] for row in _metrics(out) if "loss" in row]
+    assert steps == [1, 2, 3, 4] and 99.0 not in [row["loss"] for row in _metrics(out) if "loss" in row]
+    assert _changed(_weights(tiny_model), _weights(out))
+    from graphkit.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"output_dir already holds checkpoints and resume is off"):
+        train(load_recipe("tiny/sft/cpu", "sft", {**overrides, "max_steps": 4, "resume": False}))
+
+
+def test_grpo_updates_the_policy_when_rewards_differ(tiny_model, cases_file, tmp_path, monkeypatch):
+    """The tiny random model never closes </think>, so the real rewards are all 0 (no gradient);
+    a reward on completion length checks the GRPO update itself."""
+    from training import rewards
+    from training.config import load_recipe
+    from training.run import train
+
+    def length_reward(completions, label, **kw):
+        return [len(rewards.completion_text(c)) / 100 for c in completions]
+
+    monkeypatch.setitem(rewards.REWARDS, "length", length_reward)
+    out = tmp_path / "grpo"
+    result = train(load_recipe("tiny/grpo/cpu", "grpo", {
+        "model_name_or_path": str(tiny_model), "dataset_path": str(cases_file), "output_dir": str(out),
+        "rewards": ["length"], "max_steps": 2, "save_strategy": "no", "beta": 0.0}))
+    assert result.global_step == 2
+    logged = [row for row in _metrics(out) if "reward" in row]
+    assert len(logged) == 2 and any(row["reward_std"] > 0 for row in logged)
+    assert _changed(_weights(tiny_model), _weights(out))
+
+
+def test_demo_function_runs_sft_then_grpo_with_the_real_rewards(tiny_model, cases_file, tmp_path):
+    from transformers import AutoModelForCausalLM
+
+    from training.demo import tiny_sft_grpo
+
+    final = tiny_sft_grpo(cases_file, tmp_path / "demo", base_model=tiny_model, sft_steps=2, grpo_steps=1)
+    assert final == tmp_path / "demo" / "grpo"
+    AutoModelForCausalLM.from_pretrained(final)
+    logged = _metrics(final)[0]
+    assert "rewards/set_f1_reward/mean" in logged and "rewards/accuracy_reward/mean" in logged
+    card = json.loads((final / "training_card.json").read_text())
+    assert card["stage"] == "grpo" and card["base_model"]["stage"] == "sft"
+
+
+def test_cli_builds_the_tiny_model(cli, tmp_path):
+    result = cli("train", "tiny-model", tmp_path / "tiny", "--vocab-size", "600", "--layers", "1")
+    assert result.exit_code == 0, result.output
+    from transformers import AutoConfig
+
+    assert AutoConfig.from_pretrained(tmp_path / "tiny").num_hidden_layers == 1
