@@ -55,7 +55,7 @@ from graphkit.errors import GraphError
 from graphkit.umls import icd
 from graphkit.umls.names import drug_name_candidates, normalize_name
 from graphkit.umls.relations import BUILTIN_RELA_INVERSES, REL_TABLE
-from graphkit.umls.rrf import COLUMNS, write_rrf
+from graphkit.umls.rrf import COLUMNS, is_cui, write_rrf
 from graphkit.umls.semantic import semantic_types
 
 log = logging.getLogger(__name__)
@@ -315,7 +315,8 @@ def _add_disease_ontology(g: _Graph, data_dir: Path, icd_keys: dict[tuple[str, s
         if doid not in keys:
             continue
         if vocab == "UMLS_CUI":
-            cuis[doid].append(code)
+            if is_cui(code):
+                cuis[doid].append(code)
         elif (vocab, code) in icd_keys:
             claimed[(vocab, code)].append(doid)
     for doid, found in cuis.items():
@@ -345,7 +346,8 @@ def _add_hpo(g: _Graph) -> dict[str, str]:
         keys[hp] = key
         for synonym in sorted(set(term.get("synonym", [])) - {term["name"]}):
             g.add(key, "HPO", hp, synonym, "SY")
-        cuis = sorted(x.split(":", 1)[1] for x in term.get("xref", []) if x.startswith("UMLS:"))
+        # hp.obo has the odd malformed xref (UMLS:0189573): only well-formed CUIs count
+        cuis = sorted(x[5:] for x in term.get("xref", []) if x.startswith("UMLS:") and is_cui(x[5:]))
         if cuis:
             g.real_cui[key] = cuis[0]
         parents += [(hp, p.split(" ", 1)[0]) for p in term.get("is_a", [])]
