@@ -57,6 +57,7 @@ from graphkit.umls.names import drug_name_candidates, normalize_name
 from graphkit.umls.relations import BUILTIN_RELA_INVERSES, REL_TABLE
 from graphkit.umls.rrf import COLUMNS, is_cui, write_rrf
 from graphkit.umls.semantic import semantic_types
+from graphkit.umls.writer import complete_mrrel, mrdoc_frame, mrsab_frame, relation_rows
 
 log = logging.getLogger(__name__)
 
@@ -527,79 +528,12 @@ def _write(g: _Graph, out_dir: Path) -> dict:
         .alias(col)
         for i, col in enumerate(("rel", "rela", "inv_rel", "inv_rela"))
     )
-    # "CUI2 RELA CUI1": the forward row puts the source second, its inverse row the target
-    mrrel = (
-        pl.concat(
-            [
-                fact_frame.select(
-                    pl.col("dst").alias("CUI1"),
-                    pl.col("rel").alias("REL"),
-                    pl.col("src").alias("CUI2"),
-                    pl.col("rela").alias("RELA"),
-                    "SAB",
-                ),
-                fact_frame.select(
-                    pl.col("src").alias("CUI1"),
-                    pl.col("inv_rel").alias("REL"),
-                    pl.col("dst").alias("CUI2"),
-                    pl.col("inv_rela").alias("RELA"),
-                    "SAB",
-                ),
-            ]
-        )
-        .unique()
-        .sort("CUI1", "CUI2", "REL", "RELA", "SAB")
-        .with_columns(
-            pl.lit("").alias("AUI1"),
-            pl.lit("CUI").alias("STYPE1"),
-            pl.lit("").alias("AUI2"),
-            pl.lit("CUI").alias("STYPE2"),
-            ("R" + pl.int_range(1, pl.len() + 1).cast(pl.String).str.zfill(9)).alias("RUI"),
-            pl.lit("").alias("SRUI"),
-            pl.col("SAB").alias("SL"),
-            pl.lit("").alias("RG"),
-            pl.lit("").alias("DIR"),
-            pl.lit("N").alias("SUPPRESS"),
-            pl.lit("").alias("CVF"),
-        )
-    )
+    mrrel = complete_mrrel(relation_rows(fact_frame).unique().sort("CUI1", "CUI2", "REL", "RELA", "SAB"))
     sabs_used = sorted(set(mrconso["SAB"]) | set(mrrel["SAB"]))
-    mrsab = pl.DataFrame(
-        [
-            {
-                "VCUI": "",
-                "RCUI": "",
-                "VSAB": f"{sab}_DEMO",
-                "RSAB": sab,
-                "SON": SOURCES[sab][0],
-                "SF": sab,
-                "SVER": SOURCES[sab][1],
-                "VSTART": "",
-                "VEND": "",
-                "IMETA": "",
-                "RMETA": "",
-                "SLC": "",
-                "SCC": "",
-                "SRL": "0",
-                "TFR": "",
-                "CFR": "",
-                "CXTY": "",
-                "TTYL": "",
-                "ATNL": "",
-                "LAT": "ENG",
-                "CENC": "UTF-8",
-                "CURVER": "Y",
-                "SABIN": "Y",
-                "SSN": SOURCES[sab][0],
-                "SCIT": SOURCES[sab][2],
-            }
-            for sab in sabs_used
-        ]
+    mrsab = mrsab_frame(
+        (sab, f"{sab}_DEMO", SOURCES[sab][0], SOURCES[sab][1], SOURCES[sab][2]) for sab in sabs_used
     )
-    doc_rows = [("REL", rel, "rel_inverse", inverse) for rel, (inverse, _) in sorted(REL_TABLE.items())]
-    names = sorted(relas_used | {BUILTIN_RELA_INVERSES[r] for r in relas_used})
-    doc_rows += [("RELA", r, "rela_inverse", BUILTIN_RELA_INVERSES[r]) for r in names]
-    mrdoc = pl.DataFrame(doc_rows, schema=list(COLUMNS["MRDOC"]), orient="row")
+    mrdoc = mrdoc_frame(relas_used)
 
     summary = {
         "format": "ehr-r1 demo RRF",

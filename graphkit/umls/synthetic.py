@@ -38,6 +38,7 @@ from graphkit.atomic import atomic_path
 from graphkit.umls.relations import BUILTIN_RELA_INVERSES, REL_TABLE
 from graphkit.umls.rrf import COLUMNS
 from graphkit.umls.semantic import semantic_types
+from graphkit.umls.writer import complete_mrrel, mrdoc_frame, mrsab_frame, relation_rows
 
 # SAB, share of atoms, share of relations, code shape
 SABS: tuple[tuple[str, float, float, str], ...] = (
@@ -348,81 +349,23 @@ def generate_synthetic_rrf(
             hi = min(lo + chunk_relations, n_relations)
             facts = pl.DataFrame(
                 {
-                    "a": cuis.gather(src[lo:hi]),
-                    "b": cuis.gather(dst[lo:hi]),
+                    "src": cuis.gather(src[lo:hi]),
+                    "dst": cuis.gather(dst[lo:hi]),
                     "kind": pl.Series(type_id[lo:hi]).replace_strict(kind_names, return_dtype=pl.String),
                     "SAB": pl.Series(sab[lo:hi]).replace_strict(sab_of, return_dtype=pl.String),
                 }
             )
             facts = facts.with_columns(_fact_names(pl.col("kind")))
-            forward = facts.select(
-                pl.col("b").alias("CUI1"),
-                pl.col("rel").alias("REL"),
-                pl.col("a").alias("CUI2"),
-                pl.col("rela").alias("RELA"),
-                "SAB",
-            )
-            parts = [forward]
-            if both_directions:
-                parts.append(
-                    facts.select(
-                        pl.col("a").alias("CUI1"),
-                        pl.col("inv_rel").alias("REL"),
-                        pl.col("b").alias("CUI2"),
-                        pl.col("inv_rela").alias("RELA"),
-                        "SAB",
-                    )
-                )
-            rows = pl.concat(parts).with_row_index("__k")
-            rows = rows.with_columns(
-                pl.lit("").alias("AUI1"),
-                pl.lit("CUI").alias("STYPE1"),
-                pl.lit("").alias("AUI2"),
-                pl.lit("CUI").alias("STYPE2"),
-                ("R" + (pl.col("__k") + rows_written + 1).cast(pl.String).str.zfill(9)).alias("RUI"),
-                pl.lit("").alias("SRUI"),
-                pl.col("SAB").alias("SL"),
-                pl.lit("").alias("RG"),
-                pl.lit("").alias("DIR"),
-                pl.lit("N").alias("SUPPRESS"),
-                pl.lit("").alias("CVF"),
-            ).sort(["CUI1", "__k"])
+            rows = relation_rows(facts, both_directions).with_row_index("__k").sort("CUI1", "__k")
+            rows = complete_mrrel(rows, first_rui=rows_written + 1)
             _write(rows, tmp, "MRREL", append=True)
             rows_written += rows.height
     written = n_relations
 
     # ---- sources (MRSAB) and relation names (MRDOC)
-    mrsab = pl.DataFrame(
-        [
-            {
-                "VCUI": "",
-                "RCUI": "",
-                "VSAB": f"{sab}_SYNTH",
-                "RSAB": sab,
-                "SON": f"Synthetic {sab}-shaped source",
-                "SF": sab,
-                "SVER": "SYNTH",
-                "VSTART": "",
-                "VEND": "",
-                "IMETA": "",
-                "RMETA": "",
-                "SLC": "",
-                "SCC": "",
-                "SRL": "0",
-                "TFR": "",
-                "CFR": "",
-                "CXTY": "",
-                "TTYL": "PT,SY",
-                "ATNL": "",
-                "LAT": "ENG",
-                "CENC": "UTF-8",
-                "CURVER": "Y",
-                "SABIN": "Y",
-                "SSN": f"Synthetic {sab}",
-                "SCIT": "ehr-r1 synthetic generator",
-            }
-            for sab, *_ in SABS
-        ]
+    mrsab = mrsab_frame(
+        (sab, f"{sab}_SYNTH", f"Synthetic {sab}-shaped source", "SYNTH", "ehr-r1 synthetic generator")
+        for sab, *_ in SABS
     )
     with atomic_path(paths["MRSAB"]) as tmp:
         _write(mrsab, tmp, "MRSAB")
@@ -469,17 +412,6 @@ def _fact_names(kind: pl.Expr) -> list[pl.Expr]:
         .otherwise(pl.lit(""))
     )
     return [rel.alias("rel"), rela.alias("rela"), inv_rel.alias("inv_rel"), inv_rela.alias("inv_rela")]
-
-
-def mrdoc_frame(relas: list[str]) -> pl.DataFrame:
-    """MRDOC rows naming the inverse of every REL and of each RELA in ``relas`` (and their inverses)."""
-    rows = [("REL", rel, "rel_inverse", inverse) for rel, (inverse, _) in sorted(REL_TABLE.items())]
-    names = set()
-    for rela in relas:
-        names.add(rela)
-        names.add(BUILTIN_RELA_INVERSES[rela])
-    rows += [("RELA", r, "rela_inverse", BUILTIN_RELA_INVERSES[r]) for r in sorted(names)]
-    return pl.DataFrame(rows, schema=list(COLUMNS["MRDOC"]), orient="row")
 
 
 def main(argv: list[str] | None = None) -> int:
