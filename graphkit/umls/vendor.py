@@ -82,7 +82,7 @@ def vendor(shared: Path, out: Path = DEFAULT_OUT) -> dict[str, int]:
     _write_tsv(isa, do_dir / "isa.tsv.gz")
     _write_tsv(xrefs, do_dir / "xrefs.tsv.gz")
     _write_tsv(symptoms, do_dir / "symptoms.tsv.gz")
-    shutil.copyfile(shared / "disease-ontology" / "LICENSE", do_dir / "LICENSE")
+    shutil.copyfile(shared / "disease-ontology" / "LICENSE", do_dir / "LICENSE.txt")
     counts.update(
         do_terms=terms.height, do_isa=isa.height, do_xrefs=xrefs.height, do_symptoms=symptoms.height
     )
@@ -186,7 +186,7 @@ def vendor(shared: Path, out: Path = DEFAULT_OUT) -> dict[str, int]:
     maps_dir.mkdir(parents=True, exist_ok=True)
     item_codes = _item_codes(shared / "mimic-code-mappings")
     _write_tsv(item_codes, maps_dir / "item_codes.tsv.gz")
-    shutil.copyfile(shared / "mimic-code-mappings" / "LICENSE", maps_dir / "LICENSE")
+    shutil.copyfile(shared / "mimic-code-mappings" / "LICENSE", maps_dir / "LICENSE.txt")
     counts["item_codes"] = item_codes.height
 
     # ---- LOINC2HPO (MIT-style + LOINC notice)
