@@ -1,0 +1,3 @@
+// Number of nodes in the graph.
+MATCH (n)
+RETURN count(n) AS n

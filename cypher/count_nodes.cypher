@@ -1,0 +1,3 @@
+// Number of nodes with one label.
+MATCH (n:{{node_label}})
+RETURN count(n) AS n

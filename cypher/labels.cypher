@@ -1,0 +1,3 @@
+// Node labels present in the graph.
+CALL db.labels() YIELD label
+RETURN label
