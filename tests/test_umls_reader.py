@@ -241,3 +241,26 @@ def test_meta_subfolder_gzip_split_parts_and_mrfiles(tmp_path):
     (meta / "MRFILES.RRF").write_text("MRSTY.RRF|Semantic Types|CUI,TUI,STY|3|0|0|\n")
     (meta / "MRSTY.RRF").write_text("C0011849|T047|Disease or Syndrome|\n")
     assert scan_rrf(root, "MRSTY", ["CUI", "STY"]).collect()["STY"].to_list() == ["Disease or Syndrome"]
+
+
+def test_mrsat_attributes_and_release_without_mrsab(tmp_path):
+    # CUI|LUI|SUI|METAUI|STYPE|CODE|ATUI|SATUI|ATN|SAB|ATV|SUPPRESS|CVF|
+    mrsat = (
+        "C0025598|L6|S6|A0000006|AUI|6809|AT1||NDC|RXNORM|00093104801|N||\n"
+        "C0025598|L6|S6|A0000006|AUI|6809|AT2||NDC|RXNORM|00000000000|O||\n"
+        "C0025598|L6|S6|A0000006|AUI|6809|AT3||TTY_NOTE|RXNORM|x|N||\n"
+    )
+    folder = write_release(tmp_path / "r", MRSAT=mrsat, MRSAB=None)
+    release = open_release(folder)
+    ndc = release.attributes(["NDC"]).collect()
+    assert ndc.select("cui", "sab", "code", "atv").rows() == [("C0025598", "RXNORM", "6809", "00093104801")]
+    assert set(release.sources()["sab"]) == {
+        "MSH",
+        "MSHSPA",
+        "SNOMEDCT_US",
+        "ICD10CM",
+        "RXNORM",
+    }  # from MRCONSO
+    with pytest.raises(ConfigError) as caught:
+        open_release(folder, sabs=["LNC"]).codes()
+    assert "MRCONSO" in str(caught.value)
