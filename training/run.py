@@ -181,8 +181,11 @@ def _trainer(recipe: Recipe, tokenizer, train_dataset, eval_dataset, callbacks):
     )
 
 
-def train(recipe: Recipe, progress: Progress | None = None) -> TrainResult:
-    """Train ``recipe.stage``; resume from the latest checkpoint when there is one."""
+def train(recipe: Recipe, progress: Progress | None = None, callbacks: list | None = None) -> TrainResult:
+    """Train ``recipe.stage``; resume from the latest checkpoint when there is one.
+
+    ``callbacks`` are extra transformers ``TrainerCallback``s (e.g. a profiler), added to ehr-r1's.
+    """
     config = recipe.config
     if not recipe.trainable:
         raise ConfigError("this recipe was loaded for checking only (hardware=False)", where=str(recipe.path),
@@ -195,7 +198,7 @@ def train(recipe: Recipe, progress: Progress | None = None) -> TrainResult:
     output_dir.mkdir(parents=True, exist_ok=True)
     if progress is not None:
         config.disable_tqdm = True
-    callbacks = _callbacks(output_dir / METRICS_FILE, progress or NULL_PROGRESS, recipe.stage)
+    callbacks = _callbacks(output_dir / METRICS_FILE, progress or NULL_PROGRESS, recipe.stage) + list(callbacks or [])
 
     log.info("%s: %d cases (%d truncated, %d too long) from %s; resume from %s",
              recipe.stage, stats.used, stats.truncated, stats.too_long, config.dataset_path, resume or "scratch")
