@@ -167,6 +167,32 @@ def machine() -> dict[str, Any]:
     return info
 
 
+STAGE_COLUMNS = {  # column title -> (result key, format)
+    "tokens/s": ("tokens_per_second", "{:.0f}"),
+    "s/step": ("seconds_per_step", "{:.3f}"),
+    "wall s": ("wall_seconds", "{:.1f}"),
+    "peak RSS MiB": ("peak_rss_mib", "{:.0f}"),
+    "peak GPU GiB": ("peak_gpu_memory_gib", "{:.1f}"),
+}
+
+
+def stage_table(rows: list[dict[str, Any]], columns: list[str]) -> list[str]:
+    """Markdown rows: each stage through ehr-r1 and plain TRL, with ehr-r1's tokens/s ratio to TRL."""
+    lines = ["| stage | impl | " + " | ".join(columns) + " | ratio vs TRL |", "|---" * (len(columns) + 3) + "|"]
+    for stage in ("dapt", "sft", "grpo"):
+        ours, plain = (next(r for r in rows if r["stage"] == stage and r["impl"] == impl) for impl in ("ehr-r1", "trl"))
+        for row in (ours, plain):
+            if "error" in row:
+                lines.append(f"| {stage} | {row['impl']} | error: {row['error']} |" + " |" * len(columns))
+                continue
+            cells = [fmt.format(row.get(key, float("nan"))) for key, fmt in (STAGE_COLUMNS[c] for c in columns)]
+            ratio = ""
+            if row is ours and "tokens_per_second" in ours and "tokens_per_second" in plain:
+                ratio = f"{ours['tokens_per_second'] / plain['tokens_per_second']:.2f}x"
+            lines.append(f"| {stage} | {row['impl']} | " + " | ".join(cells) + f" | {ratio} |")
+    return lines
+
+
 def write_results(name: str, payload: dict[str, Any], table: list[str]) -> Path:
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / f"{name}.json").write_text(json.dumps(payload, indent=2, default=str) + "\n")

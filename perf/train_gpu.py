@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 
 from graphkit.extras import available
-from perf.train_common import machine, run_worker, write_cases, write_results
+from perf.train_common import machine, run_worker, stage_table, write_cases, write_results
 
 QWEN3_1_7B = dict(vocab_size=151936, hidden_size=2048, intermediate_size=6144, num_hidden_layers=28,
                   num_attention_heads=16, num_key_value_heads=8, head_dim=128, max_position_embeddings=40960,
@@ -99,21 +99,8 @@ def main() -> None:
         "",
         f"Machine: {payload['machine'].get('gpu', 'CPU only')}, git {payload['machine']['git']}, {args.steps} steps.",
         "",
-        "| stage | impl | tokens/s | s/step | peak GPU GiB | ratio vs TRL |",
-        "|---|---|---|---|---|---|",
+        *stage_table(rows, ["tokens/s", "s/step", "peak GPU GiB"]),
     ]
-    for stage in ("dapt", "sft", "grpo"):
-        ours, plain = (next(r for r in rows if r["stage"] == stage and r["impl"] == impl) for impl in ("ehr-r1", "trl"))
-        for row in (ours, plain):
-            if "error" in row:
-                table.append(f"| {stage} | {row['impl']} | error: {row['error']} | | | |")
-                continue
-            ratio = ""
-            if row is ours and "tokens_per_second" in ours and "tokens_per_second" in plain:
-                ratio = f"{ours['tokens_per_second'] / plain['tokens_per_second']:.2f}x"
-            table.append(f"| {stage} | {row['impl']} | {row.get('tokens_per_second', float('nan')):.0f} | "
-                         f"{row.get('seconds_per_step', float('nan')):.3f} | "
-                         f"{row.get('peak_gpu_memory_gib', float('nan')):.1f} | {ratio} |")
     if zero:
         table += ["", "| DeepSpeed (sft, Qwen3-1.7B shape) | processes | peak GPU GiB (rank 0) | s/step |", "|---|---|---|---|"]
         for row in zero:

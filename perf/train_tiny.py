@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from perf.train_common import REPO, machine, run_worker, write_cases, write_results
+from perf.train_common import REPO, machine, run_worker, stage_table, write_cases, write_results
 
 
 def _end_to_end(cases: Path, out: Path) -> dict[str, float]:
@@ -74,21 +74,8 @@ def main() -> None:
         "End to end (`training.demo.tiny_sft_grpo` after building the tiny model, fresh process): "
         + ", ".join(f"{k} {v:.1f}" for k, v in end_to_end.items() if isinstance(v, float)),
         "",
-        "| stage | impl | tokens/s | s/step | wall s | peak RSS MiB | ratio vs TRL |",
-        "|---|---|---|---|---|---|---|",
+        *stage_table(rows, ["tokens/s", "s/step", "wall s", "peak RSS MiB"]),
     ]
-    for stage in ("dapt", "sft", "grpo"):
-        ours, plain = (next(r for r in rows if r["stage"] == stage and r["impl"] == impl) for impl in ("ehr-r1", "trl"))
-        for row in (ours, plain):
-            if "error" in row:
-                table.append(f"| {stage} | {row['impl']} | error: {row['error']} | | | | |")
-                continue
-            ratio = ""
-            if row is ours and "tokens_per_second" in ours and "tokens_per_second" in plain:
-                ratio = f"{ours['tokens_per_second'] / plain['tokens_per_second']:.2f}x"
-            table.append(f"| {stage} | {row['impl']} | {row.get('tokens_per_second', float('nan')):.0f} | "
-                         f"{row.get('seconds_per_step', float('nan')):.3f} | {row['wall_seconds']:.1f} | "
-                         f"{row['peak_rss_mib']:.0f} | {ratio} |")
     print(write_results("train_tiny", payload, table).read_text())
 
 
