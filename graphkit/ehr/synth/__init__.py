@@ -69,11 +69,18 @@ def synthesize(
 ) -> SynthReport:
     """Write a synthetic cohort of ``patients`` patients to ``out`` (atomically)."""
     if isinstance(patients, bool) or not isinstance(patients, int) or patients < 1:
-        raise ConfigError("must be a whole number of at least 1", where="--patients", value=patients, fix="pass e.g. --patients 100")
+        raise ConfigError(
+            "must be a whole number of at least 1",
+            where="--patients",
+            value=patients,
+            fix="pass e.g. --patients 100",
+        )
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ConfigError("must be a whole number >= 0", where="--seed", value=seed, fix="pass e.g. --seed 0")
     if fmt not in FORMATS:
-        raise ConfigError("is not a supported format", where="--format", value=fmt, fix=f"use one of: {', '.join(FORMATS)}")
+        raise ConfigError(
+            "is not a supported format", where="--format", value=fmt, fix=f"use one of: {', '.join(FORMATS)}"
+        )
     out = Path(out).expanduser()
     check_target(out, force)
 

@@ -69,7 +69,9 @@ def chunk_rng(seed: int, index: int) -> np.random.Generator:
     return np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, index])))
 
 
-def generate_chunk(profile: Profile, seed: int, index: int, first_patient: int, n_patients: int, counters: Counters) -> dict[str, pl.DataFrame]:
+def generate_chunk(
+    profile: Profile, seed: int, index: int, first_patient: int, n_patients: int, counters: Counters
+) -> dict[str, pl.DataFrame]:
     """Every patient table for patients ``first_patient .. first_patient + n_patients - 1``."""
     rng = chunk_rng(seed, index)
     skeleton = build_skeleton(profile, rng, first_patient, n_patients, counters)
@@ -108,8 +110,14 @@ def conform(frame: pl.DataFrame, spec: TableSpec) -> pl.DataFrame:
 
     Integer columns of datetime/date type hold epoch seconds (skeleton tables) and are converted.
     """
+    if not frame.width:  # nothing was drawn for this table in this chunk
+        return pl.DataFrame(schema=spec.polars_schema())
     sort = [c for c in ("subject_id", spec.time_column, "_order") if c and c in frame.columns]
-    frame = frame.sort(sort, nulls_last=True) if sort else frame
+    if sort:
+        # order the keys alone and move the (wide) rows only when they are not in order yet
+        order = frame.select(sort).with_row_index("_row").sort(sort, nulls_last=True)["_row"]
+        if not (order.diff().drop_nulls() == 1).all():
+            frame = frame[order.to_numpy()]
     columns = []
     for name, column in spec.columns.items():
         if name not in frame.columns:
@@ -137,7 +145,9 @@ def _core_tables(skeleton: Skeleton) -> dict[str, pl.DataFrame]:
         pl.col("died").cast(pl.Int64).alias("hospital_expire_flag"),
     )
     return {
-        "patients": patients.select("subject_id", "gender", "anchor_age", "anchor_year", "anchor_year_group", "dod"),
+        "patients": patients.select(
+            "subject_id", "gender", "anchor_age", "anchor_year", "anchor_year_group", "dod"
+        ),
         "admissions": admissions,
         "transfers": skeleton.transfers,
         "icustays": skeleton.icustays,
@@ -149,8 +159,14 @@ def _core_tables(skeleton: Skeleton) -> dict[str, pl.DataFrame]:
 
 
 def _coded(profile: Profile, rng: np.random.Generator, skeleton: Skeleton) -> dict[str, pl.DataFrame]:
-    admissions = skeleton.admissions.join(skeleton.patients.select("p", "gender"), on="p").sort("_order").with_columns(
-        (pl.col("n_dx") + pl.Series(rng.integers(-2, 3, skeleton.admissions.height))).clip(1).alias("n_dx")
+    admissions = (
+        skeleton.admissions.join(skeleton.patients.select("p", "gender"), on="p")
+        .sort("_order")
+        .with_columns(
+            (pl.col("n_dx") + pl.Series(rng.integers(-2, 3, skeleton.admissions.height)))
+            .clip(1)
+            .alias("n_dx")
+        )
     )
     diagnoses_pools = dict(profile.diagnoses)
     for version in (9, 10):
@@ -168,19 +184,30 @@ def _coded(profile: Profile, rng: np.random.Generator, skeleton: Skeleton) -> di
     if procedures.height:
         span = (procedures["dischtime"] - procedures["admittime"]).to_numpy()
         procedures = procedures.with_columns(
-            pl.Series("chartdate", procedures["admittime"].to_numpy() + (rng.random(procedures.height) * span).astype(np.int64))
+            pl.Series(
+                "chartdate",
+                procedures["admittime"].to_numpy() + (rng.random(procedures.height) * span).astype(np.int64),
+            )
         )
-    hcpcs = _draw_grouped(
-        rng, admissions, "n_hcpcs", {0: profile.hcpcs}, [0] * admissions.height, "hcpcs_cd"
-    )
+    hcpcs = _draw_grouped(rng, admissions, "n_hcpcs", {0: profile.hcpcs}, [0] * admissions.height, "hcpcs_cd")
     if hcpcs.height:
         span = (hcpcs["dischtime"] - hcpcs["admittime"]).to_numpy()
         hcpcs = hcpcs.with_columns(
-            pl.Series("chartdate", hcpcs["admittime"].to_numpy() + (rng.random(hcpcs.height) * span).astype(np.int64))
+            pl.Series(
+                "chartdate",
+                hcpcs["admittime"].to_numpy() + (rng.random(hcpcs.height) * span).astype(np.int64),
+            )
         )
     drg = pl.concat(
         [
-            _draw_grouped(rng, admissions, f"n_drg_{kind.lower()}", {kind: profile.drg[kind]}, [kind] * admissions.height, None)
+            _draw_grouped(
+                rng,
+                admissions,
+                f"n_drg_{kind.lower()}",
+                {kind: profile.drg[kind]},
+                [kind] * admissions.height,
+                None,
+            )
             for kind in ("HCFA", "APR")
             if kind in profile.drg
         ],
@@ -229,7 +256,11 @@ def _draw_grouped(
             (pl.int_range(pl.len(), dtype=pl.Int64).over("_i") + 1).alias("seq_num")
         )
         owners = admissions[chosen].select(
-            pl.int_range(pl.len(), dtype=pl.Int64).alias("_i"), "subject_id", "hadm_id", "admittime", "dischtime"
+            pl.int_range(pl.len(), dtype=pl.Int64).alias("_i"),
+            "subject_id",
+            "hadm_id",
+            "admittime",
+            "dischtime",
         )
         parts.append(frame.join(owners, on="_i", maintain_order="left").drop("_i", "_want"))
     return pl.concat(parts, how="diagonal_relaxed") if parts else pl.DataFrame()
@@ -268,13 +299,20 @@ def _outpatient_points(
             [
                 skeleton.admissions.select(
                     "p",
-                    (pl.when(pl.col("has_ed")).then(pl.col("edregtime")).otherwise(pl.col("admittime")) - DAY).alias("b0"),
+                    (
+                        pl.when(pl.col("has_ed")).then(pl.col("edregtime")).otherwise(pl.col("admittime"))
+                        - DAY
+                    ).alias("b0"),
                     (pl.col("dischtime") + DAY).alias("b1"),
                 ),
-                skeleton.edstays.select("p", (pl.col("intime") - DAY).alias("b0"), (pl.col("outtime") + DAY).alias("b1")),
+                skeleton.edstays.select(
+                    "p", (pl.col("intime") - DAY).alias("b0"), (pl.col("outtime") + DAY).alias("b1")
+                ),
             ]
         )
-        clash = points.join(busy, on="p").filter((pl.col("start") >= pl.col("b0")) & (pl.col("start") <= pl.col("b1")))["_v"]
+        clash = points.join(busy, on="p").filter(
+            (pl.col("start") >= pl.col("b0")) & (pl.col("start") <= pl.col("b1"))
+        )["_v"]
         points = points.filter(~pl.col("_v").is_in(clash.implode()))
     return points.sort("p", "_v").drop("_v")
 
@@ -284,8 +322,12 @@ def _contexts_of(frame: pl.DataFrame, counts: np.ndarray, length: int | None = N
     end = start + length if length is not None else frame["end"].to_numpy()
     return Contexts(
         subject=frame["subject_id"].to_numpy(),
-        hadm=frame["hadm_id"].fill_null(-1).to_numpy() if "hadm_id" in frame.columns else np.full(frame.height, -1),
-        stay=frame["stay_id"].fill_null(-1).to_numpy() if "stay_id" in frame.columns else np.full(frame.height, -1),
+        hadm=frame["hadm_id"].fill_null(-1).to_numpy()
+        if "hadm_id" in frame.columns
+        else np.full(frame.height, -1),
+        stay=frame["stay_id"].fill_null(-1).to_numpy()
+        if "stay_id" in frame.columns
+        else np.full(frame.height, -1),
         start=start,
         end=end,
         n=counts,
@@ -300,15 +342,25 @@ def _merge(parts: list[dict[str, pl.DataFrame]]) -> dict[str, pl.DataFrame]:
     return {name: pl.concat(frames, how="diagonal_relaxed") for name, frames in merged.items()}
 
 
-def _hospital_events(profile: Profile, rng: np.random.Generator, skeleton: Skeleton, counters: Counters) -> dict[str, pl.DataFrame]:
+def _hospital_events(
+    profile: Profile, rng: np.random.Generator, skeleton: Skeleton, counters: Counters
+) -> dict[str, pl.DataFrame]:
     admissions = skeleton.admissions.sort("_order")
-    window = admissions.select("subject_id", "hadm_id", pl.col("admittime").alias("start"), pl.col("dischtime").alias("end"))
+    window = admissions.select(
+        "subject_id", "hadm_id", pl.col("admittime").alias("start"), pl.col("dischtime").alias("end")
+    )
     scale = admissions["j"].to_numpy()
     pools = profile.pools
 
     def inpatient(family: str) -> dict[str, pl.DataFrame]:
         counts = _poisson_counts(rng, admissions[f"n_{family}"].to_numpy(), scale)
-        return sample(pools[family], rng, _contexts_of(window, counts), counters, "inpatient" if family in ("labs", "micro") else "all")
+        return sample(
+            pools[family],
+            rng,
+            _contexts_of(window, counts),
+            counters,
+            "inpatient" if family in ("labs", "micro") else "all",
+        )
 
     labs_in = inpatient("labs")
     micro_in = inpatient("micro")
@@ -330,26 +382,42 @@ def _hospital_events(profile: Profile, rng: np.random.Generator, skeleton: Skele
     ).astype(np.int64)
     labs_out = sample(pools["labs"], rng, _contexts_of(lab_windows, lab_counts), counters, "outpatient")
 
-    out_micro = _outpatient_points(rng, skeleton, skeleton.patients["n_out_micro"].to_numpy(), avoid_stays=True)
+    out_micro = _outpatient_points(
+        rng, skeleton, skeleton.patients["n_out_micro"].to_numpy(), avoid_stays=True
+    )
     micro_out = sample(
-        pools["micro"], rng, _contexts_of(out_micro, np.ones(out_micro.height, np.int64), 6 * HOUR), counters, "outpatient"
+        pools["micro"],
+        rng,
+        _contexts_of(out_micro, np.ones(out_micro.height, np.int64), 6 * HOUR),
+        counters,
+        "outpatient",
     )
     omr_points = _outpatient_points(rng, skeleton, skeleton.patients["n_omr"].to_numpy(), avoid_stays=False)
-    omr = sample(pools["omr"], rng, _contexts_of(omr_points, np.ones(omr_points.height, np.int64), DAY - 60), counters)
+    omr = sample(
+        pools["omr"], rng, _contexts_of(omr_points, np.ones(omr_points.height, np.int64), DAY - 60), counters
+    )
 
     events = _merge([labs_in, labs_out, micro_in, micro_out, orders, omr])
     micro = events["microbiologyevents"]
     # chartdate/storedate are the days of charttime/storetime (MIMIC writes them at 00:00)
     events["microbiologyevents"] = micro.with_columns(
-        pl.coalesce(pl.col("charttime").dt.truncate("1d"), pl.col("chartdate").dt.truncate("1d")).alias("chartdate"),
-        pl.coalesce(pl.col("storetime").dt.truncate("1d"), pl.col("storedate").dt.truncate("1d")).alias("storedate"),
+        pl.coalesce(pl.col("charttime").dt.truncate("1d"), pl.col("chartdate").dt.truncate("1d")).alias(
+            "chartdate"
+        ),
+        pl.coalesce(pl.col("storetime").dt.truncate("1d"), pl.col("storedate").dt.truncate("1d")).alias(
+            "storedate"
+        ),
     )
     return events
 
 
-def _icu_events(profile: Profile, rng: np.random.Generator, skeleton: Skeleton, counters: Counters) -> dict[str, pl.DataFrame]:
+def _icu_events(
+    profile: Profile, rng: np.random.Generator, skeleton: Skeleton, counters: Counters
+) -> dict[str, pl.DataFrame]:
     stays = skeleton.icustays.sort("_order")
-    window = stays.select("subject_id", "hadm_id", "stay_id", pl.col("intime").alias("start"), pl.col("outtime").alias("end"))
+    window = stays.select(
+        "subject_id", "hadm_id", "stay_id", pl.col("intime").alias("start"), pl.col("outtime").alias("end")
+    )
     scale = stays["j"].to_numpy()
     parts = []
     for family in ICU_FAMILIES:

@@ -17,7 +17,9 @@ from graphkit.ehr.synth.profile import Profile
 from graphkit.ehr.synth.skeleton import Skeleton, minute
 
 
-def build_ed(profile: Profile, rng: np.random.Generator, skeleton: Skeleton, diagnoses: pl.DataFrame) -> dict[str, pl.DataFrame]:
+def build_ed(
+    profile: Profile, rng: np.random.Generator, skeleton: Skeleton, diagnoses: pl.DataFrame
+) -> dict[str, pl.DataFrame]:
     stays = skeleton.edstays.with_columns(pl.int_range(pl.len(), dtype=pl.Int64).alias("_order"))
     n = stays.height
     admitted = stays["hadm_id"].is_not_null().to_numpy()
@@ -65,7 +67,10 @@ def _vitals(rng: np.random.Generator, n: int, severity: np.ndarray) -> pl.DataFr
     frame = pl.DataFrame(values)
     missing = rng.random((n, len(values))) < 0.04
     frame = frame.with_columns(
-        [pl.when(pl.Series(missing[:, i])).then(None).otherwise(pl.col(c)).alias(c) for i, c in enumerate(values)]
+        [
+            pl.when(pl.Series(missing[:, i])).then(None).otherwise(pl.col(c)).alias(c)
+            for i, c in enumerate(values)
+        ]
     )
     pain = np.clip(np.round(rng.normal(3 + sick, 3, n)), 0, 10).astype(np.int64).astype(str).astype(object)
     pain[rng.random(n) < 0.05] = "UTA"
@@ -105,12 +110,17 @@ def _medrecon(profile: Profile, rng: np.random.Generator, stays: pl.DataFrame) -
     intime = stays["intime"].to_numpy()
     duration = stays["outtime"].to_numpy() - intime
     charted = minute(intime + np.minimum(rng.uniform(600, 7200, n), 0.9 * duration))
-    frame = drugs[picks].select("name", "gsn", "ndc").with_columns(
-        pl.Series("subject_id", stays["subject_id"].to_numpy()[owner]),
-        pl.Series("stay_id", stays["stay_id"].to_numpy()[owner]),
-        pl.Series("charttime", charted[owner]),
-        pl.Series("_order", np.arange(len(owner), dtype=np.int64)),
-    ).unique(["stay_id", "name"], keep="first", maintain_order=True)
+    frame = (
+        drugs[picks]
+        .select("name", "gsn", "ndc")
+        .with_columns(
+            pl.Series("subject_id", stays["subject_id"].to_numpy()[owner]),
+            pl.Series("stay_id", stays["stay_id"].to_numpy()[owner]),
+            pl.Series("charttime", charted[owner]),
+            pl.Series("_order", np.arange(len(owner), dtype=np.int64)),
+        )
+        .unique(["stay_id", "name"], keep="first", maintain_order=True)
+    )
     code, description = vocab.medication_class(pl.col("name"))
     return frame.with_columns(
         (pl.int_range(pl.len(), dtype=pl.Int64).over("stay_id") + 1).alias("etc_rn"),
@@ -119,7 +129,9 @@ def _medrecon(profile: Profile, rng: np.random.Generator, stays: pl.DataFrame) -
     )
 
 
-def _pyxis(profile: Profile, rng: np.random.Generator, stays: pl.DataFrame, admitted: np.ndarray) -> pl.DataFrame:
+def _pyxis(
+    profile: Profile, rng: np.random.Generator, stays: pl.DataFrame, admitted: np.ndarray
+) -> pl.DataFrame:
     drugs = profile.dispensed_drugs
     n = stays.height
     counts = np.minimum(rng.poisson(np.where(admitted, 2.5, 1.2)), 12)
@@ -128,19 +140,28 @@ def _pyxis(profile: Profile, rng: np.random.Generator, stays: pl.DataFrame, admi
     intime = stays["intime"].to_numpy()
     duration = stays["outtime"].to_numpy() - intime
     times = minute(intime[owner] + rng.random(len(owner)) * duration[owner])
-    return drugs[picks].select("name", "gsn").with_columns(
-        pl.Series("subject_id", stays["subject_id"].to_numpy()[owner]),
-        pl.Series("stay_id", stays["stay_id"].to_numpy()[owner]),
-        pl.Series("charttime", times),
-        pl.Series("_order", np.arange(len(owner), dtype=np.int64)),
-    ).with_columns(
-        (pl.int_range(pl.len(), dtype=pl.Int64).over("stay_id") + 1).alias("med_rn"),
-        pl.lit(1, pl.Int64).alias("gsn_rn"),
+    return (
+        drugs[picks]
+        .select("name", "gsn")
+        .with_columns(
+            pl.Series("subject_id", stays["subject_id"].to_numpy()[owner]),
+            pl.Series("stay_id", stays["stay_id"].to_numpy()[owner]),
+            pl.Series("charttime", times),
+            pl.Series("_order", np.arange(len(owner), dtype=np.int64)),
+        )
+        .with_columns(
+            (pl.int_range(pl.len(), dtype=pl.Int64).over("stay_id") + 1).alias("med_rn"),
+            pl.lit(1, pl.Int64).alias("gsn_rn"),
+        )
     )
 
 
 def _diagnoses(
-    profile: Profile, rng: np.random.Generator, stays: pl.DataFrame, skeleton: Skeleton, diagnoses: pl.DataFrame
+    profile: Profile,
+    rng: np.random.Generator,
+    stays: pl.DataFrame,
+    skeleton: Skeleton,
+    diagnoses: pl.DataFrame,
 ) -> pl.DataFrame:
     """ED diagnoses: the admission's leading codes, or 1-2 codes drawn from the demo for the rest."""
     keep = stays.select("stay_id", "hadm_id", "subject_id", "_order").with_columns(
@@ -150,11 +171,21 @@ def _diagnoses(
         keep.drop_nulls("hadm_id")
         .join(diagnoses.select("hadm_id", "seq_num", "icd_code", "icd_version"), on="hadm_id")
         .filter(pl.col("seq_num") <= pl.col("_keep"))
-        .select("subject_id", "stay_id", "seq_num", "icd_code", "icd_version", (pl.col("_order") * 8 + pl.col("seq_num")).alias("_order"))
+        .select(
+            "subject_id",
+            "stay_id",
+            "seq_num",
+            "icd_code",
+            "icd_version",
+            (pl.col("_order") * 8 + pl.col("seq_num")).alias("_order"),
+        )
     )
-    alone = keep.filter(pl.col("hadm_id").is_null()).join(
-        skeleton.patients.select("subject_id", "gender"), on="subject_id"
-    ).with_columns(pl.col("_keep").clip(1, 2)).sort("_order")
+    alone = (
+        keep.filter(pl.col("hadm_id").is_null())
+        .join(skeleton.patients.select("subject_id", "gender"), on="subject_id")
+        .with_columns(pl.col("_keep").clip(1, 2))
+        .sort("_order")
+    )
     rows = []
     for (gender,), group in alone.group_by("gender", maintain_order=True):
         pool = profile.diagnoses.get((10, str(gender)))

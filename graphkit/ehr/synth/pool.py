@@ -126,22 +126,23 @@ def build_pool(
     keyed: dict[str, pl.DataFrame] = {}
     for name, frame in frames.items():
         keyed[name] = (
-            frame.with_row_index("_row")
-            .join(keys, on="_key")
-            .join(anchor, on=GROUP)
-            .sort(GROUP, "_row")
+            frame.with_row_index("_row").join(keys, on="_key").join(anchor, on=GROUP).sort(GROUP, "_row")
         )
 
     widths: dict[str, int] = {}
     local_maps: dict[tuple[str, str], pl.DataFrame] = {}
     for space in spaces:
-        values = pl.concat(
-            [
-                keyed[table].select(GROUP, pl.col(column).cast(pl.String).alias("_v"))
-                for table, column in space.columns
-                if table in keyed
-            ]
-        ).drop_nulls().unique()
+        values = (
+            pl.concat(
+                [
+                    keyed[table].select(GROUP, pl.col(column).cast(pl.String).alias("_v"))
+                    for table, column in space.columns
+                    if table in keyed
+                ]
+            )
+            .drop_nulls()
+            .unique()
+        )
         values = values.sort(GROUP, "_v").with_columns(
             (pl.int_range(pl.len()).over(GROUP)).cast(pl.Int64).alias("_l")
         )
@@ -170,9 +171,12 @@ def build_pool(
         body = frame
         for column in sorted(id_columns):
             values = local_maps[(name, column)]
-            body = body.with_columns(pl.col(column).cast(pl.String).alias("_v")).join(
-                values, on=[GROUP, "_v"], how="left"
-            ).rename({"_l": column + LOCAL}).drop("_v")
+            body = (
+                body.with_columns(pl.col(column).cast(pl.String).alias("_v"))
+                .join(values, on=[GROUP, "_v"], how="left")
+                .rename({"_l": column + LOCAL})
+                .drop("_v")
+            )
             exprs.append(pl.col(column + LOCAL))
         body = body.sort(GROUP, "_row").select(exprs)
         group_ids = body[GROUP].to_numpy()
@@ -193,9 +197,13 @@ def build_pool(
         first = frame.group_by(GROUP, maintain_order=True).agg(
             [pl.col(c).drop_nulls().first() for c in context_columns]
         )
-        group_context = first if group_context is None else group_context.join(
-            first, on=GROUP, how="full", coalesce=True, suffix="_other"
-        ).pipe(_coalesce_context)
+        group_context = (
+            first
+            if group_context is None
+            else group_context.join(first, on=GROUP, how="full", coalesce=True, suffix="_other").pipe(
+                _coalesce_context
+            )
+        )
     group_context = keys.select(GROUP).join(group_context, on=GROUP, how="left").sort(GROUP)
     for column in ("subject_id", "hadm_id", "stay_id"):
         if column not in group_context.columns:
@@ -253,6 +261,9 @@ def sample(
     group = choices[rng.integers(0, len(choices), n_inst)] if n_inst else np.zeros(0, np.int64)
     room = np.maximum(contexts.end[inst_ctx] - contexts.start[inst_ctx] - pool.span[group], 0)
     anchor = contexts.start[inst_ctx] + (np.floor(rng.random(n_inst) * room / 60).astype(np.int64) * 60)
+    # instances in time order within their context, so rows mostly come out sorted already
+    chronological = np.lexsort((anchor, inst_ctx))
+    group, anchor = group[chronological], anchor[chronological]
     end = contexts.end[inst_ctx]
 
     frames: dict[str, pl.DataFrame] = {}
@@ -282,7 +293,10 @@ def sample(
                     pl.when(pl.col(column) < 0).then(None).otherwise(pl.col(column)).alias(column)
                 )
         if part.has_event:
-            frame = frame.filter(pl.col(EVENT + DELTA).is_null() | (pl.col("_anchor") + pl.col(EVENT + DELTA) <= pl.col("_end")))
+            frame = frame.filter(
+                pl.col(EVENT + DELTA).is_null()
+                | (pl.col("_anchor") + pl.col(EVENT + DELTA) <= pl.col("_end"))
+            )
         frame = frame.with_columns(
             [
                 pl.from_epoch(pl.col("_anchor") + pl.col(column + DELTA), time_unit="s").alias(column)
@@ -327,21 +341,29 @@ def _assign_ids(
     seq_columns = dict(space.seq_columns)
     references = set(space.refs)
     for table, column in present:
-        frame = frames[table].with_columns(key(column).alias("_k")).join(
-            ids, on="_k", how="left", maintain_order="left"
+        frame = (
+            frames[table]
+            .with_columns(key(column).alias("_k"))
+            .join(ids, on="_k", how="left", maintain_order="left")
         )
         if (table, column) in references:
             dangling = pl.col("_k").is_not_null() & ~pl.col("_owned").fill_null(False)
             if specs[table].columns[column].nullable:
                 frame = frame.with_columns(
-                    [pl.when(dangling).then(None).otherwise(pl.col(c)).alias(c) for c in ("_id", "_seq") if c in frame.columns]
+                    [
+                        pl.when(dangling).then(None).otherwise(pl.col(c)).alias(c)
+                        for c in ("_id", "_seq")
+                        if c in frame.columns
+                    ]
                 )
             else:
                 frame = frame.filter(~dangling)
         frame = frame.with_columns(pl.col("_id").alias(column))
         if seq_columns.get(table) and column == _first_column_of(space, table):
             frame = frame.with_columns(pl.col("_seq").cast(pl.Int64).alias(seq_columns[table]))
-        frames[table] = frame.drop(["_k", "_id", "_owned", column + LOCAL] + (["_seq"] if "_seq" in frame.columns else []))
+        frames[table] = frame.drop(
+            ["_k", "_id", "_owned", column + LOCAL] + (["_seq"] if "_seq" in frame.columns else [])
+        )
     return frames
 
 

@@ -28,7 +28,15 @@ log = logging.getLogger(__name__)
 DEMO_DIR = Path(__file__).resolve().parents[2] / "data" / "mimic-iv-demo"
 
 # the demo's dictionaries, copied unchanged into every synthetic cohort
-DICTIONARY_TABLES = ("d_hcpcs", "d_icd_diagnoses", "d_icd_procedures", "d_labitems", "provider", "caregiver", "d_items")
+DICTIONARY_TABLES = (
+    "d_hcpcs",
+    "d_icd_diagnoses",
+    "d_icd_procedures",
+    "d_labitems",
+    "provider",
+    "caregiver",
+    "d_items",
+)
 
 # (family, pool tables) resampled as groups; ICU families are placed in ICU stays
 HOSP_FAMILIES = ("labs", "micro", "orders")
@@ -108,7 +116,9 @@ def build_profile(demo_dir: Path) -> Profile:
     gaps = (
         admissions.sort("subject_id", "admittime")
         .select(
-            (pl.col("admittime") - pl.col("dischtime").shift(1).over("subject_id")).dt.total_seconds().alias("gap")
+            (pl.col("admittime") - pl.col("dischtime").shift(1).over("subject_id"))
+            .dt.total_seconds()
+            .alias("gap")
         )
         .drop_nulls()
         .filter(pl.col("gap") > 0)["gap"]
@@ -185,7 +195,9 @@ def build_profile(demo_dir: Path) -> Profile:
         home_drugs=home_drugs,
         dispensed_drugs=dispensed,
         caregivers=np.unique(
-            pl.concat([read(t).select("caregiver_id") for t in ("datetimeevents", "outputevents", "inputevents")])
+            pl.concat(
+                [read(t).select("caregiver_id") for t in ("datetimeevents", "outputevents", "inputevents")]
+            )
             .drop_nulls()["caregiver_id"]
             .to_numpy()
         ),
@@ -203,7 +215,9 @@ def build_profile(demo_dir: Path) -> Profile:
 
 
 def _key(*columns: str) -> pl.Expr:
-    return pl.concat_str([pl.col(c).cast(pl.String).fill_null("") for c in columns], separator="|").alias("_key")
+    return pl.concat_str([pl.col(c).cast(pl.String).fill_null("") for c in columns], separator="|").alias(
+        "_key"
+    )
 
 
 def _build_pools(read, schema: Schema) -> dict[str, GroupPool]:
@@ -259,7 +273,11 @@ def _build_pools(read, schema: Schema) -> dict[str, GroupPool]:
     )
     pools["outputs"] = build_pool(
         "outputs",
-        {"outputevents": read("outputevents").with_columns(_key("stay_id", "charttime"), pl.col("charttime").alias(EVENT))},
+        {
+            "outputevents": read("outputevents").with_columns(
+                _key("stay_id", "charttime"), pl.col("charttime").alias(EVENT)
+            )
+        },
         specs,
         regenerated=icu_ids,
     )
@@ -275,7 +293,11 @@ def _build_pools(read, schema: Schema) -> dict[str, GroupPool]:
     )
     pools["procedures"] = build_pool(
         "procedures",
-        {"procedureevents": read("procedureevents").with_columns(_key("orderid"), pl.col("starttime").alias(EVENT))},
+        {
+            "procedureevents": read("procedureevents").with_columns(
+                _key("orderid"), pl.col("starttime").alias(EVENT)
+            )
+        },
         specs,
         spaces=(order_space("procedureevents", ("procedureevents",)),),
         regenerated=icu_ids,
@@ -295,8 +317,10 @@ def _orders_pool(read, specs) -> GroupPool:
         pl.format("ph:{}", "pharmacy_id").alias("_key"), pl.coalesce("starttime", "entertime").alias(EVENT)
     )
     known_pharmacy = pharmacy["pharmacy_id"].implode()
-    prescriptions = read("prescriptions").filter(pl.col("pharmacy_id").is_in(known_pharmacy)).with_columns(
-        pl.format("ph:{}", "pharmacy_id").alias("_key"), pl.col("starttime").alias(EVENT)
+    prescriptions = (
+        read("prescriptions")
+        .filter(pl.col("pharmacy_id").is_in(known_pharmacy))
+        .with_columns(pl.format("ph:{}", "pharmacy_id").alias("_key"), pl.col("starttime").alias(EVENT))
     )
     emar = read("emar").with_columns(
         pl.when(pl.col("pharmacy_id").is_in(known_pharmacy))
@@ -305,16 +329,22 @@ def _orders_pool(read, specs) -> GroupPool:
         .alias("_key"),
         pl.col("charttime").alias(EVENT),
     )
-    emar_detail = read("emar_detail").join(emar.select("emar_id", "_key"), on="emar_id").with_columns(
-        pl.lit(None, pl.Datetime("us")).alias(EVENT)
+    emar_detail = (
+        read("emar_detail")
+        .join(emar.select("emar_id", "_key"), on="emar_id")
+        .with_columns(pl.lit(None, pl.Datetime("us")).alias(EVENT))
     )
-    referenced = pl.concat(
-        [
-            pharmacy.select("_key", "poe_id"),
-            prescriptions.select("_key", "poe_id"),
-            emar.select("_key", "poe_id"),
-        ]
-    ).drop_nulls().unique()
+    referenced = (
+        pl.concat(
+            [
+                pharmacy.select("_key", "poe_id"),
+                prescriptions.select("_key", "poe_id"),
+                emar.select("_key", "poe_id"),
+            ]
+        )
+        .drop_nulls()
+        .unique()
+    )
     standalone = poe.filter(~pl.col("poe_id").is_in(referenced["poe_id"].implode())).select(
         pl.format("poe:{}", "poe_id").alias("_key"), "poe_id"
     )
@@ -324,7 +354,11 @@ def _orders_pool(read, specs) -> GroupPool:
         pl.lit(None, pl.String).alias("discontinue_of_poe_id"),
         pl.lit(None, pl.String).alias("discontinued_by_poe_id"),
     )
-    poe_detail = read("poe_detail").join(poe_keys, on="poe_id").with_columns(pl.lit(None, pl.Datetime("us")).alias(EVENT))
+    poe_detail = (
+        read("poe_detail")
+        .join(poe_keys, on="poe_id")
+        .with_columns(pl.lit(None, pl.Datetime("us")).alias(EVENT))
+    )
     return build_pool(
         "orders",
         {
@@ -341,7 +375,12 @@ def _orders_pool(read, specs) -> GroupPool:
                 "poe_id",
                 owner="poe",
                 key="poe_id",
-                refs=(("poe_detail", "poe_id"), ("pharmacy", "poe_id"), ("prescriptions", "poe_id"), ("emar", "poe_id")),
+                refs=(
+                    ("poe_detail", "poe_id"),
+                    ("pharmacy", "poe_id"),
+                    ("prescriptions", "poe_id"),
+                    ("emar", "poe_id"),
+                ),
                 fmt="subject_seq",
                 seq_columns=(("poe", "poe_seq"), ("poe_detail", "poe_seq"), ("prescriptions", "poe_seq")),
             ),
@@ -349,7 +388,11 @@ def _orders_pool(read, specs) -> GroupPool:
                 "pharmacy_id",
                 owner="pharmacy",
                 key="pharmacy_id",
-                refs=(("prescriptions", "pharmacy_id"), ("emar", "pharmacy_id"), ("emar_detail", "pharmacy_id")),
+                refs=(
+                    ("prescriptions", "pharmacy_id"),
+                    ("emar", "pharmacy_id"),
+                    ("emar_detail", "pharmacy_id"),
+                ),
             ),
             IdSpace(
                 "emar_id",
@@ -387,7 +430,9 @@ def _chart_pool(read, specs) -> GroupPool:
         "valueuom",
         pl.lit(0, pl.Int64).alias("warning"),
     )
-    return build_pool("chart", {"chartevents": frame}, specs, regenerated=("subject_id", "hadm_id", "stay_id"))
+    return build_pool(
+        "chart", {"chartevents": frame}, specs, regenerated=("subject_id", "hadm_id", "stay_id")
+    )
 
 
 # -------------------------------------------------------------------------------------- donors
@@ -401,14 +446,23 @@ def _group_counts(pool: GroupPool, by: str, stratum: str | None = None) -> pl.Da
 
 
 def _admission_donors(admissions: pl.DataFrame, read, pools: dict[str, GroupPool]) -> pl.DataFrame:
-    diagnoses = read("diagnoses_icd").group_by("hadm_id").agg(
-        pl.len().alias("n_dx"), pl.col("icd_version").first().alias("dx_version")
+    diagnoses = (
+        read("diagnoses_icd")
+        .group_by("hadm_id")
+        .agg(pl.len().alias("n_dx"), pl.col("icd_version").first().alias("dx_version"))
     )
-    procedures = read("procedures_icd").group_by("hadm_id").agg(
-        pl.len().alias("n_px"), pl.col("icd_version").first().alias("px_version")
+    procedures = (
+        read("procedures_icd")
+        .group_by("hadm_id")
+        .agg(pl.len().alias("n_px"), pl.col("icd_version").first().alias("px_version"))
     )
-    drg = read("drgcodes").group_by("hadm_id").agg(
-        (pl.col("drg_type") == "HCFA").sum().alias("n_drg_hcfa"), (pl.col("drg_type") == "APR").sum().alias("n_drg_apr")
+    drg = (
+        read("drgcodes")
+        .group_by("hadm_id")
+        .agg(
+            (pl.col("drg_type") == "HCFA").sum().alias("n_drg_hcfa"),
+            (pl.col("drg_type") == "APR").sum().alias("n_drg_apr"),
+        )
     )
     hcpcs = read("hcpcsevents").group_by("hadm_id").agg(pl.len().alias("n_hcpcs"))
     donors = admissions.select(
@@ -436,11 +490,17 @@ def _admission_donors(admissions: pl.DataFrame, read, pools: dict[str, GroupPool
     count_columns = [c for c in donors.columns if c.startswith("n_")]
     donors = donors.with_columns(
         [pl.col(c).fill_null(0) for c in count_columns]
-        + [pl.col("dx_version").fill_null(10), pl.coalesce("px_version", "dx_version").fill_null(10).alias("px_version")]
+        + [
+            pl.col("dx_version").fill_null(10),
+            pl.coalesce("px_version", "dx_version").fill_null(10).alias("px_version"),
+        ]
     )
     # a few demo admissions die after their recorded discharge time; synthetic deaths end the stay
     return donors.with_columns(
-        pl.when(pl.col("died")).then(pl.lit("DIED")).otherwise(pl.col("discharge_location")).alias("discharge_location")
+        pl.when(pl.col("died"))
+        .then(pl.lit("DIED"))
+        .otherwise(pl.col("discharge_location"))
+        .alias("discharge_location")
     ).sort("a")
 
 
@@ -469,7 +529,12 @@ def _transfer_donors(
     # an admission whose donor movements lack admit/discharge rows still needs them
     moves = moves.filter(pl.col("a").is_in(moves.filter(pl.col("eventtype") == "discharge")["a"].implode()))
     runs = (
-        moves.with_columns((pl.col("icu") != pl.col("icu").shift(1).over("a").fill_null(False)).cum_sum().over("a").alias("_run"))
+        moves.with_columns(
+            (pl.col("icu") != pl.col("icu").shift(1).over("a").fill_null(False))
+            .cum_sum()
+            .over("a")
+            .alias("_run")
+        )
         .filter(pl.col("icu"))
         .group_by("a", "_run", maintain_order=True)
         .agg(
@@ -482,25 +547,35 @@ def _transfer_donors(
         .drop("_run")
     )
     # each run takes the event counts of the demo ICU stay it overlaps most
-    stays = icustays.select("stay_id", "hadm_id", pl.col("intime").alias("s_in"), pl.col("outtime").alias("s_out"))
+    stays = icustays.select(
+        "stay_id", "hadm_id", pl.col("intime").alias("s_in"), pl.col("outtime").alias("s_out")
+    )
     overlap = (
         runs.with_row_index("run")
         .join(stays, on="hadm_id", how="left")
         .with_columns(
-            (pl.min_horizontal("outtime", "s_out") - pl.max_horizontal("intime", "s_in")).dt.total_seconds().alias("ov")
+            (pl.min_horizontal("outtime", "s_out") - pl.max_horizontal("intime", "s_in"))
+            .dt.total_seconds()
+            .alias("ov")
         )
         .sort("run", "ov", descending=[False, True], nulls_last=True)
         .group_by("run", maintain_order=True)
         .first()
     )
     for family in ICU_FAMILIES:
-        overlap = overlap.join(_group_counts(pools[family], "stay_id"), on="stay_id", how="left", maintain_order="left")
+        overlap = overlap.join(
+            _group_counts(pools[family], "stay_id"), on="stay_id", how="left", maintain_order="left"
+        )
     count_columns = [f"n_{family}" for family in ICU_FAMILIES]
-    runs = overlap.select("a", "first_pos", "last_pos", *[pl.col(c).fill_null(0) for c in count_columns]).sort("a", "first_pos")
+    runs = overlap.select(
+        "a", "first_pos", "last_pos", *[pl.col(c).fill_null(0) for c in count_columns]
+    ).sort("a", "first_pos")
     return moves.select("a", "pos", "eventtype", "careunit", "off", "icu"), runs
 
 
-def _ed_only_visits(admissions: pl.DataFrame, transfers: pl.DataFrame) -> tuple[np.ndarray, np.ndarray, pl.DataFrame]:
+def _ed_only_visits(
+    admissions: pl.DataFrame, transfers: pl.DataFrame
+) -> tuple[np.ndarray, np.ndarray, pl.DataFrame]:
     """ED visits that did not lead to an admission: durations and position near an admission."""
     visits = transfers.filter(pl.col("hadm_id").is_null() & (pl.col("eventtype") == "ED")).select(
         "subject_id", "intime", "outtime"
@@ -509,9 +584,13 @@ def _ed_only_visits(admissions: pl.DataFrame, transfers: pl.DataFrame) -> tuple[
     starts = admissions.select(
         "subject_id", pl.coalesce("edregtime", "admittime").alias("start"), "dischtime"
     )
-    paired = visits.with_row_index("v").join(starts, on="subject_id").with_columns(
-        (pl.col("intime") - pl.col("dischtime")).dt.total_seconds().alias("after"),
-        (pl.col("start") - pl.col("outtime")).dt.total_seconds().alias("before"),
+    paired = (
+        visits.with_row_index("v")
+        .join(starts, on="subject_id")
+        .with_columns(
+            (pl.col("intime") - pl.col("dischtime")).dt.total_seconds().alias("after"),
+            (pl.col("start") - pl.col("outtime")).dt.total_seconds().alias("before"),
+        )
     )
     signed = (
         paired.with_columns(
@@ -534,13 +613,17 @@ def _ed_only_visits(admissions: pl.DataFrame, transfers: pl.DataFrame) -> tuple[
 def _patient_donors(
     patients: pl.DataFrame, admissions: pl.DataFrame, ed_only: pl.DataFrame, pools: dict[str, GroupPool]
 ) -> pl.DataFrame:
-    first = admissions.sort("admittime").group_by("subject_id", maintain_order=True).agg(
-        pl.len().alias("n_admissions"),
-        pl.col("admittime").first().alias("first_admit"),
-        pl.col("race").first(),
-        pl.col("language").first(),
-        pl.col("marital_status").first(),
-        pl.col("insurance").first(),
+    first = (
+        admissions.sort("admittime")
+        .group_by("subject_id", maintain_order=True)
+        .agg(
+            pl.len().alias("n_admissions"),
+            pl.col("admittime").first().alias("first_admit"),
+            pl.col("race").first(),
+            pl.col("language").first(),
+            pl.col("marital_status").first(),
+            pl.col("insurance").first(),
+        )
     )
     donors = patients.join(first, on="subject_id", how="inner").sort("subject_id")
     for extra in (

@@ -37,16 +37,17 @@ def minute(seconds: np.ndarray) -> np.ndarray:
     return (np.floor(np.asarray(seconds, dtype=np.float64) / 60) * 60).astype(np.int64)
 
 
-def build_skeleton(profile: Profile, rng: np.random.Generator, first_patient: int, n_patients: int, counters: Counters) -> Skeleton:
+def build_skeleton(
+    profile: Profile, rng: np.random.Generator, first_patient: int, n_patients: int, counters: Counters
+) -> Skeleton:
     patients = _patients(profile, rng, first_patient, n_patients)
     admissions = _admissions(profile, rng, patients, counters)
     transfers, icustays, admissions = _movements(profile, rng, admissions, counters)
     patients = _deaths(profile, rng, patients, admissions)
     services = _services(profile, admissions)
     edstays, ed_transfers = _ed_stays(profile, rng, patients, admissions, counters)
-    transfers = (
-        pl.concat([transfers, ed_transfers], how="vertical_relaxed")
-        .sort("subject_id", "intime", "_order")
+    transfers = pl.concat([transfers, ed_transfers], how="vertical_relaxed").sort(
+        "subject_id", "intime", "_order"
     )
     return Skeleton(patients, admissions, transfers, icustays, services, edstays)
 
@@ -70,7 +71,9 @@ def _patients(profile: Profile, rng: np.random.Generator, first: int, count: int
     )
 
 
-def _admissions(profile: Profile, rng: np.random.Generator, patients: pl.DataFrame, counters: Counters) -> pl.DataFrame:
+def _admissions(
+    profile: Profile, rng: np.random.Generator, patients: pl.DataFrame, counters: Counters
+) -> pl.DataFrame:
     donors = profile.admissions
     n_adm = patients["n_admissions"].to_numpy().astype(np.int64)
     total = int(n_adm.sum())
@@ -95,8 +98,9 @@ def _admissions(profile: Profile, rng: np.random.Generator, patients: pl.DataFra
     # ED arrival strictly before the admission is registered (a few demo rows have it reversed)
     too_late = has_ed & (ed_in > -1800)
     ed_in[too_late] = -rng.uniform(1, 6, int(too_late.sum())) * HOUR
-    short = has_ed & (ed_out < ed_in + 1800)
-    ed_out[short] = ed_in[short] + rng.uniform(2, 6, int(short.sum())) * HOUR
+    # the patient leaves the ED after the admission is registered (as in most demo admissions)
+    early = has_ed & (ed_out < 600)
+    ed_out[early] = rng.uniform(0.5, 3, int(early.sum())) * HOUR
     ed_out = np.minimum(ed_out, 0.5 * los)
     pre = np.where(has_ed, -ed_in, 0.0)
 
@@ -108,8 +112,10 @@ def _admissions(profile: Profile, rng: np.random.Generator, patients: pl.DataFra
     step_prev_los[1:] = los[:-1]
     increment = np.where(k > 0, step + step_prev_los, 0.0)
     cumulative = np.cumsum(increment)
-    base = cumulative[np.repeat(np.cumsum(n_adm) - n_adm, n_adm)]
-    start = patients["_start"].to_numpy()[owner] + pre
+    first = np.repeat(np.cumsum(n_adm) - n_adm, n_adm)
+    base = cumulative[first]
+    # the first ED arrival starts the patient's timeline; later ones fit in their gap
+    start = patients["_start"].to_numpy()[owner] + pre[first]
     admittime = minute(start + cumulative - base)
     dischtime = minute(admittime + los)
     edregtime = np.where(has_ed, minute(admittime + ed_in), 0)
@@ -145,9 +151,13 @@ def _movements(
     profile: Profile, rng: np.random.Generator, admissions: pl.DataFrame, counters: Counters
 ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     """Donor ward/ICU movements, rescaled; ICU stays are runs of consecutive ICU transfers."""
-    moves = admissions.select(
-        "_order", "a", "j", "subject_id", "hadm_id", "admittime", "dischtime", "has_ed", "edouttime"
-    ).join(profile.transfers, on="a").sort("_order", "pos")
+    moves = (
+        admissions.select(
+            "_order", "a", "j", "subject_id", "hadm_id", "admittime", "dischtime", "has_ed", "edouttime"
+        )
+        .join(profile.transfers, on="a")
+        .sort("_order", "pos")
+    )
     begin = pl.when(pl.col("has_ed")).then(pl.col("edouttime")).otherwise(pl.col("admittime"))
     moves = moves.with_columns(
         pl.when(pl.col("eventtype") == "discharge")
@@ -158,15 +168,18 @@ def _movements(
         .clip(begin, pl.col("dischtime"))
         .alias("t")
     ).with_columns(
-        # strictly increasing by at least a minute: t'_i = max_{k<=i}(t_k - 60k) + 60i
-        ((pl.col("t") - 60 * pl.col("pos")).cum_max().over("_order") + 60 * pl.col("pos")).alias("t")
+        # strictly increasing by at least a second: t'_i = max_{k<=i}(t_k - k) + i
+        ((pl.col("t") - pl.col("pos")).cum_max().over("_order") + pl.col("pos")).alias("t")
     )
     moves = moves.with_columns(pl.col("t").shift(-1).over("_order").alias("t_out"))
     # the last movement ends the admission (and its death, if any)
     final = moves.group_by("_order").agg(pl.col("t").max().alias("_final"))
-    admissions = admissions.join(final, on="_order", how="left").with_columns(
-        pl.coalesce("_final", "dischtime").alias("dischtime")
-    ).drop("_final").sort("_order")
+    admissions = (
+        admissions.join(final, on="_order", how="left")
+        .with_columns(pl.coalesce("_final", "dischtime").alias("dischtime"))
+        .drop("_final")
+        .sort("_order")
+    )
 
     transfer_ids = counters.take("transfer_id", moves.height) + np.arange(moves.height, dtype=np.int64)
     transfers = moves.with_columns(pl.Series("transfer_id", transfer_ids)).select(
@@ -182,7 +195,10 @@ def _movements(
 
     runs = (
         moves.with_columns(
-            (pl.col("icu") != pl.col("icu").shift(1).over("_order").fill_null(False)).cum_sum().over("_order").alias("_run")
+            (pl.col("icu") != pl.col("icu").shift(1).over("_order").fill_null(False))
+            .cum_sum()
+            .over("_order")
+            .alias("_run")
         )
         .filter(pl.col("icu"))
         .group_by("_order", "_run", maintain_order=True)
@@ -218,13 +234,17 @@ def _movements(
         *[f"n_{f}" for f in ICU_FAMILIES],
         (pl.col("_order") * 64 + pl.col("first_pos")).alias("_order"),
     )
-    admissions = admissions.join(
-        icustays.group_by("hadm_id").agg(pl.len().alias("n_icu")), on="hadm_id", how="left"
-    ).with_columns(pl.col("n_icu").fill_null(0)).sort("_order")
+    admissions = (
+        admissions.join(icustays.group_by("hadm_id").agg(pl.len().alias("n_icu")), on="hadm_id", how="left")
+        .with_columns(pl.col("n_icu").fill_null(0))
+        .sort("_order")
+    )
     return transfers, icustays, admissions
 
 
-def _deaths(profile: Profile, rng: np.random.Generator, patients: pl.DataFrame, admissions: pl.DataFrame) -> pl.DataFrame:
+def _deaths(
+    profile: Profile, rng: np.random.Generator, patients: pl.DataFrame, admissions: pl.DataFrame
+) -> pl.DataFrame:
     last = admissions.group_by("p").agg(
         pl.col("dischtime").max().alias("last_disch"),
         pl.col("died").any().alias("died_in_hospital"),
@@ -270,18 +290,15 @@ def _ed_stays(
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """ED visits: those that led to an admission (edregtime/edouttime) and those that did not."""
     people = patients.select("p", "gender", "race", "end")
-    admitted = (
-        admissions.filter(pl.col("has_ed"))
-        .select(
-            "p",
-            "subject_id",
-            "hadm_id",
-            pl.col("edregtime").alias("intime"),
-            pl.col("edouttime").alias("outtime"),
-            pl.lit("ADMITTED").alias("disposition"),
-            "died",
-            "_order",
-        )
+    admitted = admissions.filter(pl.col("has_ed")).select(
+        "p",
+        "subject_id",
+        "hadm_id",
+        pl.col("edregtime").alias("intime"),
+        pl.col("edouttime").alias("outtime"),
+        pl.lit("ADMITTED").alias("disposition"),
+        "died",
+        "_order",
     )
 
     n_visits = patients["n_ed_only"].to_numpy().astype(np.int64)
@@ -290,8 +307,12 @@ def _ed_stays(
     n_adm = patients["n_admissions"].to_numpy().astype(np.int64)
     first_adm = np.cumsum(n_adm) - n_adm
     reference = first_adm[owner] + (rng.random(total) * n_adm[owner]).astype(np.int64)
-    offset = profile.ed_only_offsets[rng.integers(0, len(profile.ed_only_offsets), total)] * rng.uniform(0.8, 1.2, total)
-    duration = np.maximum(profile.ed_only_durations[rng.integers(0, len(profile.ed_only_durations), total)], 1800) * rng.uniform(0.8, 1.25, total)
+    offset = profile.ed_only_offsets[rng.integers(0, len(profile.ed_only_offsets), total)] * rng.uniform(
+        0.8, 1.2, total
+    )
+    duration = np.maximum(
+        profile.ed_only_durations[rng.integers(0, len(profile.ed_only_durations), total)], 1800
+    ) * rng.uniform(0.8, 1.25, total)
     ref = admissions[reference]
     start = np.where(ref["has_ed"].to_numpy(), ref["edregtime"].to_numpy(), ref["admittime"].to_numpy())
     intime = np.where(offset >= 0, ref["dischtime"].to_numpy() + offset, start + offset - duration)
@@ -309,12 +330,16 @@ def _ed_stays(
     )
     busy = admissions.select(
         "p",
-        (pl.when(pl.col("has_ed")).then(pl.col("edregtime")).otherwise(pl.col("admittime")) - HOUR).alias("b0"),
+        (pl.when(pl.col("has_ed")).then(pl.col("edregtime")).otherwise(pl.col("admittime")) - HOUR).alias(
+            "b0"
+        ),
         (pl.col("dischtime") + HOUR).alias("b1"),
     )
-    clash = visits.with_row_index("_v").join(busy, on="p").filter(
-        (pl.col("intime") < pl.col("b1")) & (pl.col("outtime") > pl.col("b0"))
-    )["_v"]
+    clash = (
+        visits.with_row_index("_v")
+        .join(busy, on="p")
+        .filter((pl.col("intime") < pl.col("b1")) & (pl.col("outtime") > pl.col("b0")))["_v"]
+    )
     visits = (
         visits.with_row_index("_v")
         .filter(~pl.col("_v").is_in(clash.implode()))
@@ -325,13 +350,16 @@ def _ed_stays(
         .sort("p", "intime", "_order")
         # two visits of one patient must not overlap: keep the earlier one
         .filter(
-            pl.col("intime") >= pl.col("outtime").cum_max().shift(1).over("p").fill_null(np.iinfo(np.int64).min)
+            pl.col("intime")
+            >= pl.col("outtime").cum_max().shift(1).over("p").fill_null(np.iinfo(np.int64).min)
         )
         .with_columns(pl.lit(None, pl.Int64).alias("hadm_id"), pl.lit(False).alias("died"))
     )
-    stays = pl.concat([admitted, visits.select(admitted.columns)], how="vertical_relaxed").join(
-        people.select("p", "gender", "race"), on="p"
-    ).sort("subject_id", "intime", "_order")
+    stays = (
+        pl.concat([admitted, visits.select(admitted.columns)], how="vertical_relaxed")
+        .join(people.select("p", "gender", "race"), on="p")
+        .sort("subject_id", "intime", "_order")
+    )
     n = stays.height
     stays = stays.with_columns(
         pl.Series("stay_id", counters.take("ed_stay_id", n) + np.arange(n, dtype=np.int64)),

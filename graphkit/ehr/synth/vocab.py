@@ -12,7 +12,12 @@ import polars as pl
 
 # text chart items: the most frequent ones by label, the rest by category
 CHART_TEXT_BY_LABEL: dict[str, tuple[str, ...]] = {
-    "Heart Rhythm": ("SR (Sinus Rhythm)", "ST (Sinus Tachycardia)", "AF (Atrial Fibrillation)", "SB (Sinus Bradycardia)"),
+    "Heart Rhythm": (
+        "SR (Sinus Rhythm)",
+        "ST (Sinus Tachycardia)",
+        "AF (Atrial Fibrillation)",
+        "SB (Sinus Bradycardia)",
+    ),
     "Ectopy Type 1": ("None", "PVC's", "PAC's"),
     "Safety Measures": ("Bed locked in low position", "Call light within reach", "Side rails up x2"),
     "Less Restrictive Measures": ("Diversional activity", "Reorientation", "Family at bedside"),
@@ -48,21 +53,43 @@ CHART_TEXT_DEFAULT: tuple[str, ...] = ("Yes", "No", "Within normal limits", "Oth
 
 # ICD-10 first letter / ICD-9 numeric range -> chief complaints (short, triage style)
 COMPLAINTS_ICD10: dict[str, tuple[str, ...]] = {
-    "A": ("Fever", "Diarrhea"), "B": ("Fever", "Rash"), "C": ("Weakness", "Abnormal labs"),
-    "D": ("Abnormal labs", "Weakness"), "E": ("Hyperglycemia", "Weakness"), "F": ("Anxiety", "SI", "ETOH"),
-    "G": ("Headache", "Seizure"), "H": ("Visual changes", "Dizziness"), "I": ("Chest pain", "Dyspnea", "Palpitations"),
-    "J": ("Dyspnea", "Cough", "Fever"), "K": ("Abd pain", "N/V", "BRBPR"), "L": ("Rash", "Wound eval"),
-    "M": ("Back pain", "Joint pain"), "N": ("Flank pain", "Dysuria"), "O": ("Abd pain", "Vaginal bleeding"),
-    "R": ("Abd pain", "Chest pain", "Dizziness", "Fever"), "S": ("s/p Fall", "Injury"), "T": ("Overdose", "Injury"),
+    "A": ("Fever", "Diarrhea"),
+    "B": ("Fever", "Rash"),
+    "C": ("Weakness", "Abnormal labs"),
+    "D": ("Abnormal labs", "Weakness"),
+    "E": ("Hyperglycemia", "Weakness"),
+    "F": ("Anxiety", "SI", "ETOH"),
+    "G": ("Headache", "Seizure"),
+    "H": ("Visual changes", "Dizziness"),
+    "I": ("Chest pain", "Dyspnea", "Palpitations"),
+    "J": ("Dyspnea", "Cough", "Fever"),
+    "K": ("Abd pain", "N/V", "BRBPR"),
+    "L": ("Rash", "Wound eval"),
+    "M": ("Back pain", "Joint pain"),
+    "N": ("Flank pain", "Dysuria"),
+    "O": ("Abd pain", "Vaginal bleeding"),
+    "R": ("Abd pain", "Chest pain", "Dizziness", "Fever"),
+    "S": ("s/p Fall", "Injury"),
+    "T": ("Overdose", "Injury"),
     "Z": ("Abnormal labs", "Transfer"),
 }
 COMPLAINTS_ICD9: tuple[tuple[int, tuple[str, ...]], ...] = (
-    (140, ("Fever", "Diarrhea")), (240, ("Weakness", "Abnormal labs")), (280, ("Hyperglycemia", "Weakness")),
-    (290, ("Abnormal labs", "Weakness")), (320, ("Anxiety", "SI", "ETOH")), (390, ("Headache", "Seizure")),
-    (460, ("Chest pain", "Dyspnea", "Palpitations")), (520, ("Dyspnea", "Cough", "Fever")),
-    (580, ("Abd pain", "N/V", "BRBPR")), (630, ("Flank pain", "Dysuria")), (680, ("Abd pain", "Vaginal bleeding")),
-    (710, ("Rash", "Wound eval")), (740, ("Back pain", "Joint pain")), (780, ("Weakness",)),
-    (800, ("Abd pain", "Chest pain", "Dizziness", "Fever")), (1000, ("s/p Fall", "Injury")),
+    (140, ("Fever", "Diarrhea")),
+    (240, ("Weakness", "Abnormal labs")),
+    (280, ("Hyperglycemia", "Weakness")),
+    (290, ("Abnormal labs", "Weakness")),
+    (320, ("Anxiety", "SI", "ETOH")),
+    (390, ("Headache", "Seizure")),
+    (460, ("Chest pain", "Dyspnea", "Palpitations")),
+    (520, ("Dyspnea", "Cough", "Fever")),
+    (580, ("Abd pain", "N/V", "BRBPR")),
+    (630, ("Flank pain", "Dysuria")),
+    (680, ("Abd pain", "Vaginal bleeding")),
+    (710, ("Rash", "Wound eval")),
+    (740, ("Back pain", "Joint pain")),
+    (780, ("Weakness",)),
+    (800, ("Abd pain", "Chest pain", "Dizziness", "Fever")),
+    (1000, ("s/p Fall", "Injury")),
 )
 COMPLAINT_DEFAULT: tuple[str, ...] = ("Weakness", "Transfer", "Abnormal labs")
 
@@ -84,7 +111,11 @@ ARRIVAL_TRANSPORT: tuple[tuple[str, float], ...] = (
 
 # medication classes for ED medrecon (etccode is a made-up code per class)
 MEDICATION_CLASSES: tuple[tuple[str, str, str], ...] = (
-    (r"(?i)statin\b|atorvastatin|simvastatin|pravastatin|rosuvastatin", "5861", "Antihyperlipidemic - HMG CoA Reductase Inhibitors"),
+    (
+        r"(?i)statin\b|atorvastatin|simvastatin|pravastatin|rosuvastatin",
+        "5861",
+        "Antihyperlipidemic - HMG CoA Reductase Inhibitors",
+    ),
     (r"(?i)metoprolol|atenolol|carvedilol|propranolol|labetalol", "5912", "Beta-Blockers"),
     (r"(?i)lisinopril|enalapril|captopril|losartan|valsartan", "5913", "ACE Inhibitors and ARBs"),
     (r"(?i)amlodipine|diltiazem|nifedipine|verapamil", "5914", "Calcium Channel Blockers"),
@@ -97,7 +128,11 @@ MEDICATION_CLASSES: tuple[tuple[str, str, str], ...] = (
     (r"(?i)levothyroxine", "5960", "Thyroid Hormones"),
     (r"(?i)sertraline|citalopram|escitalopram|fluoxetine|trazodone|mirtazapine", "5970", "Antidepressants"),
     (r"(?i)albuterol|ipratropium|fluticasone|tiotropium|montelukast", "5980", "Respiratory Agents"),
-    (r"(?i)vancomycin|cefazolin|ceftriaxone|piperacillin|ciprofloxacin|levofloxacin|azithromycin|metronidazole", "5990", "Antibiotics"),
+    (
+        r"(?i)vancomycin|cefazolin|ceftriaxone|piperacillin|ciprofloxacin|levofloxacin|azithromycin|metronidazole",
+        "5990",
+        "Antibiotics",
+    ),
     (r"(?i)docusate|senna|bisacodyl|polyethylene glycol|lactulose", "5995", "Laxatives"),
 )
 MEDICATION_CLASS_DEFAULT = ("5999", "Miscellaneous Therapeutic Agents")
@@ -154,10 +189,25 @@ ALLERGIES: tuple[str, ...] = (
     "lisinopril",
 )
 SERVICE_NAMES: dict[str, str] = {
-    "MED": "MEDICINE", "CMED": "MEDICINE", "OMED": "MEDICINE", "SURG": "SURGERY", "CSURG": "CARDIOTHORACIC",
-    "NSURG": "NEUROSURGERY", "NMED": "NEUROLOGY", "ORTHO": "ORTHOPAEDICS", "TRAUM": "SURGERY", "VSURG": "SURGERY",
-    "GYN": "OBSTETRICS/GYNECOLOGY", "OBS": "OBSTETRICS/GYNECOLOGY", "PSYCH": "PSYCHIATRY", "TSURG": "CARDIOTHORACIC",
-    "GU": "UROLOGY", "ENT": "OTOLARYNGOLOGY", "EYE": "OPHTHALMOLOGY", "PSURG": "PLASTIC", "DENT": "DENTAL",
+    "MED": "MEDICINE",
+    "CMED": "MEDICINE",
+    "OMED": "MEDICINE",
+    "SURG": "SURGERY",
+    "CSURG": "CARDIOTHORACIC",
+    "NSURG": "NEUROSURGERY",
+    "NMED": "NEUROLOGY",
+    "ORTHO": "ORTHOPAEDICS",
+    "TRAUM": "SURGERY",
+    "VSURG": "SURGERY",
+    "GYN": "OBSTETRICS/GYNECOLOGY",
+    "OBS": "OBSTETRICS/GYNECOLOGY",
+    "PSYCH": "PSYCHIATRY",
+    "TSURG": "CARDIOTHORACIC",
+    "GU": "UROLOGY",
+    "ENT": "OTOLARYNGOLOGY",
+    "EYE": "OPHTHALMOLOGY",
+    "PSURG": "PLASTIC",
+    "DENT": "DENTAL",
 }
 
 
@@ -181,7 +231,10 @@ def chart_values(rows: pl.DataFrame, seed: int = 20240601) -> pl.DataFrame:
         options[int(u * len(options))]
         for u, options in zip(
             draws,
-            (CHART_TEXT_BY_LABEL.get(lb) or CHART_TEXT_BY_CATEGORY.get(cat) or CHART_TEXT_DEFAULT for lb, cat in zip(label, category)),
+            (
+                CHART_TEXT_BY_LABEL.get(lb) or CHART_TEXT_BY_CATEGORY.get(cat) or CHART_TEXT_DEFAULT
+                for lb, cat in zip(label, category, strict=True)
+            ),
             strict=True,
         )
     ]
