@@ -463,9 +463,9 @@ def _write(g: _Graph, out_dir: Path) -> dict:
     cui_of_root: dict[str, str] = {}
     synthetic_roots = []
     for root, keys in members.items():
-        real = sorted(g.real_cui[k] for k in keys if k in g.real_cui)
+        real = min((g.real_cui[k] for k in keys if k in g.real_cui), default=None)
         if real:
-            cui_of_root[root] = real[0]
+            cui_of_root[root] = real
         else:
             synthetic_roots.append(root)
     synthetic = _synthetic_cuis(synthetic_roots)
