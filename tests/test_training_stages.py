@@ -146,12 +146,34 @@ def test_case_rows_are_validated_with_file_row_and_column(tmp_path):
                    CaseStats())
 
 
-def test_a_case_directory_skips_rejected_cases(tmp_path):
-    write_cases(tmp_path / "out" / "cases.jsonl", [case(0, "diagnosis", "direct")])
-    write_cases(tmp_path / "out" / "rejected.jsonl", [case(1, "diagnosis", "direct")])
+def test_parquet_cases_with_list_labels(tmp_path):
+    import polars as pl
+
+    rows = [case(0, "diagnosis", "direct"), case(1, "readmission_30d", "reasoning")]
+    rows = [{**row, "label": row["label"] if isinstance(row["label"], list) else [row["label"]]} for row in rows]
+    pl.DataFrame(rows).write_parquet(tmp_path / "cases.parquet")
+    read = read_cases(tmp_path / "cases.parquet", ["reasoning", "direct"], None, CaseStats())
+    assert [c["label"] for c in read] == [["Hypertension", "Sepsis"], ["yes"]]
+    assert read[1]["messages"][-1]["content"].startswith("<think>\n## Extraction")
+
+
+def test_a_case_directory_reads_the_generated_cases_only(tmp_path):
+    out = tmp_path / "out"
+    write_cases(out / "cases-00000-of-00002.jsonl", [case(0, "diagnosis", "direct")])
+    write_cases(out / "cases-00001-of-00002.jsonl", [case(1, "diagnosis", "direct")])
+    write_cases(out / "rejected-00000-of-00002.jsonl", [case(2, "diagnosis", "direct")])
+    write_cases(out / "notes.jsonl", [case(3, "diagnosis", "direct")])
+    (out / "generation.json").write_text("{}")
+    with pytest.raises(InputError, match=r"generation is not complete.*fix: finish every shard"):
+        read_cases(out, ["direct"], None, CaseStats())
+    (out / "card.json").write_text("{}")
     stats = CaseStats()
-    assert [c["id"] for c in read_cases(tmp_path / "out", ["direct"], None, stats)] == ["case-0"]
-    assert list(stats.files) == [str(tmp_path / "out" / "cases.jsonl")]
+    assert [c["id"] for c in read_cases(out, ["direct"], None, stats)] == ["case-0", "case-1"]
+    assert len(stats.files) == 2
+    other = tmp_path / "other"
+    write_cases(other / "mine.jsonl", [case(4, "diagnosis", "direct")])
+    write_cases(other / "rejected.jsonl", [case(5, "diagnosis", "direct")])
+    assert [c["id"] for c in read_cases(other, ["direct"], None, CaseStats())] == ["case-4"]
 
 
 # ----- stages -------------------------------------------------------------------------------

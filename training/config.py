@@ -50,8 +50,9 @@ class CaseFields:
     )
     dataset_path: str | None = field(
         default=None,
-        metadata={"help": "EHR-Ins cases (CONTRACTS.md section 6): a .jsonl/.json/.parquet file, or a directory "
-                          "whose *.jsonl / *.parquet files are read (files named rejected* are skipped)."},
+        metadata={"help": "EHR-Ins cases (CONTRACTS.md section 6): a .jsonl/.json/.parquet file, or an "
+                          "`ehr-r1 generate` output directory (its cases*.jsonl / cases*.parquet files; in another "
+                          "directory every *.jsonl / *.parquet file except rejected*)."},
     )
     eval_dataset_path: str | None = field(
         default=None,

@@ -51,7 +51,11 @@ def case_files(path: str | Path) -> list[Path]:
     if path.is_file():
         return [path]
     if path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.suffix in (".jsonl", ".parquet") and not p.name.startswith("rejected"))
+        if (path / "generation.json").exists() and not (path / "card.json").exists():
+            raise InputError("this EHR-Ins generation is not complete (no card.json yet: some shards are unfinished)",
+                             where=str(path), fix="finish every shard of `ehr-r1 generate`, or pass one cases file")
+        data = sorted(p for p in path.iterdir() if p.suffix in (".jsonl", ".parquet"))
+        files = [p for p in data if p.name.startswith("cases")] or [p for p in data if not p.name.startswith("rejected")]
         if files:
             return files
         raise InputError("no case files (*.jsonl or *.parquet) in this directory", where=str(path),
