@@ -24,12 +24,17 @@ from graphkit.errors import ConfigError, InputError, SchemaError
 log = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
+CONVERT_STATE = ".convert-state.json"  # present while a conversion is unfinished
 CONVERTED_FORMAT = "ehr-r1-mimic-parquet"
 
 # Knuth's multiplicative hash: subject ids are near-sequential, so a plain modulo would put
 # neighbouring ids (often admitted in the same period) into neighbouring shards.
 _HASH_MULTIPLIER = 2654435761
 _HASH_RANGE = 1 << 32
+
+# The text spellings of times: MIMIC writes "2180-05-06 22:23:00" and "2180-05-06"; fractional
+# seconds are accepted. Other spellings (ISO "T", US dates) are reported by `ehr check`.
+TIME_FORMATS = {"datetime": "%Y-%m-%d %H:%M:%S%.f", "date": "%Y-%m-%d"}
 
 # Preference when one table exists in several formats: parquet is typed and fastest, a plain CSV
 # was decompressed on purpose, the gzip is what PhysioNet ships.
@@ -164,14 +169,16 @@ class RawSource(MimicSource):
         table_file = self.files[spec.name]
         if table_file.format == "parquet":
             frame = _lowercase(pl.scan_parquet(table_file.path), table_file.header)
-            return frame.select(
-                [_coerce(pl.col(c), table_file.file_dtypes[c], spec.columns[c].dtype) for c in columns]
-            )
-        dtypes = {
-            name: (spec.columns[name.lower()].polars_dtype if name.lower() in spec.columns else pl.String())
-            for name in table_file.header
-        }
-        return _lowercase(pl.scan_csv(table_file.path, schema=dtypes), table_file.header).select(columns)
+            return frame.select([typed(c, table_file.file_dtypes[c], spec.columns[c].dtype) for c in columns])
+        frame = _lowercase(
+            pl.scan_csv(table_file.path, schema=csv_read_dtypes(spec, table_file.header)), table_file.header
+        )
+        return frame.select(
+            [
+                typed(c, pl.String(), spec.columns[c].dtype) if spec.columns[c].dtype in TIME_FORMATS else c
+                for c in columns
+            ]
+        )
 
     def scan_text(self, table: str) -> pl.LazyFrame:
         """Every column as stored (CSV: unparsed strings), lower-case names: what `check` validates."""
@@ -232,6 +239,12 @@ def open_source(path: str | Path, schema: Schema | None = None) -> MimicSource:
     root = root.resolve()
     if (root / MANIFEST).exists():
         return ConvertedSource(root, schema, _read_manifest(root / MANIFEST))
+    if (root / CONVERT_STATE).exists():
+        raise InputError(
+            "is an unfinished conversion (it was interrupted)",
+            where=str(root),
+            fix=f"run `ehr-r1 ehr convert SOURCE --out {root}` again to finish it",
+        )
     return RawSource(root, schema, _find_files(root, schema))
 
 
@@ -389,16 +402,30 @@ def _lowercase(frame: pl.LazyFrame, header: tuple[str, ...]) -> pl.LazyFrame:
     return frame.rename(renames) if renames else frame
 
 
-def _coerce(expr: pl.Expr, actual: pl.DataType, target: str) -> pl.Expr:
-    """Parquet columns to the schema dtype (their kind was accepted by _COMPATIBLE at open)."""
-    name = expr.meta.output_name()
-    if target in ("datetime", "date") and actual == pl.String:
-        parsed = expr.str.to_datetime(time_unit="us") if target == "datetime" else expr.str.to_date()
-        return parsed.alias(name)
-    if target == "datetime" and isinstance(actual, pl.Datetime) and actual.time_zone is not None:
-        expr = expr.dt.replace_time_zone(None)
-    if target == "date" and isinstance(actual, pl.Datetime):
-        return expr.dt.date().alias(name)
-    if target == "str":
-        return expr.cast(pl.String).alias(name)
-    return expr.cast(DTYPES[target]).alias(name)
+def csv_read_dtypes(spec: TableSpec, header: tuple[str, ...]) -> dict[str, pl.DataType]:
+    """What the CSV reader parses itself (numbers) and what stays text for ``typed`` (times, extras)."""
+    dtypes = {}
+    for name in header:
+        column = spec.columns.get(name.lower())
+        dtypes[name] = pl.String() if column is None or column.dtype in TIME_FORMATS else column.polars_dtype
+    return dtypes
+
+
+def typed(name: str, stored: pl.DataType, dtype: str, strict: bool = True) -> pl.Expr:
+    """Column ``name`` stored as ``stored`` turned into the schema ``dtype`` (null where it cannot
+    when not strict). Text timestamps must be TIME_FORMATS; an empty text is a missing value."""
+    column = pl.col(name)
+    if stored in (pl.String, pl.Categorical) or isinstance(stored, pl.Enum):
+        if dtype == "str":
+            return column.cast(pl.String)
+        column = column.cast(pl.String).replace("", None)
+        if dtype == "datetime":
+            return column.str.to_datetime(TIME_FORMATS["datetime"], time_unit="us", strict=strict).alias(name)
+        if dtype == "date":
+            return column.str.to_date(TIME_FORMATS["date"], strict=strict).alias(name)
+        return column.cast(DTYPES[dtype], strict=strict).alias(name)
+    if dtype == "datetime" and isinstance(stored, pl.Datetime) and stored.time_zone is not None:
+        column = column.dt.replace_time_zone(None)
+    if dtype == "date" and isinstance(stored, pl.Datetime):
+        return column.dt.date().alias(name)
+    return column.cast(DTYPES[dtype], strict=strict).alias(name)
