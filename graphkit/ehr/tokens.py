@@ -1,17 +1,19 @@
 """Token counting for record budgets: a fast approximate counter by default, or any real tokenizer.
 
-``make_counter(None)`` gives ``ApproxCounter``: a linear model over counts that polars computes in
-one vectorized pass (digits, letter runs, letters, symbol runs, line breaks). It mirrors how the
-byte-level BPE tokenizers of current LLMs split text (Qwen/Llama-3 style pre-tokenization: every
-digit alone, words, symbol runs, newlines). Its coefficients were fitted by
-``python -m perf.records_tokens`` against a byte-level BPE with that pre-tokenization trained
-offline on serialized demo records; the fit, its error and the margin are recorded in
-perf/results/records_tokens.md. It is meant to err on the high side, so a record cut to N
-approximate tokens rarely exceeds N real ones; pass a real tokenizer where the budget is strict.
+``make_counter(None)`` gives ``ApproxCounter``: a linear model over four counts that polars
+computes vectorized (digits, letter runs, symbol runs, line breaks), the pieces into which the
+byte-level BPE tokenizers of current LLMs pre-split text (Qwen/Llama-3 style: every digit alone,
+words, symbol runs, newlines). Its coefficients were fitted by ``python -m perf.records_tokens``
+against a byte-level BPE with that pre-tokenization and a 3,000-token vocabulary, trained offline
+on serialized records of half the demo's patients and evaluated on the other half (no model can
+be downloaded here); the fit, its errors and the margin are in perf/results/records_tokens.md.
+The margin makes it err on the high side. A general-purpose vocabulary (Qwen3's) splits medical
+words differently: where the budget must hold, pass the model's tokenizer, or fit the counter to
+it once with ``fit_approx_counter`` (a sample of records and their real counts) and count fast.
 
-``make_counter(tokenizer)`` accepts a Hugging Face tokenizer (anything with ``encode`` or
-``__call__`` returning ``input_ids``; transformers is never imported here), a callable
-``text -> int`` or ``text -> list of tokens``, or a ``TokenCounter``.
+``make_counter(tokenizer)`` accepts a Hugging Face tokenizer (transformers or a bare
+``tokenizers.Tokenizer``; neither is imported here), a callable ``text -> int`` or
+``text -> list of tokens``, or a ``TokenCounter``.
 """
 
 from __future__ import annotations
@@ -33,28 +35,23 @@ class TokenCounter(Protocol):
     def count(self, texts: Sequence[str]) -> list[int]: ...
 
 
-# Fitted by perf/records_tokens.py (see perf/results/records_tokens.md); MARGIN makes it err high.
-_COEFFICIENTS = {"digits": 1.0, "words": 1.0, "letters": 0.12, "symbols": 1.0, "breaks": 1.0}
+# Fitted by `python -m perf.records_tokens` (perf/results/records_tokens.md); MARGIN makes it err high.
+_COEFFICIENTS = {"digits": 0.843, "words": 1.172, "symbols": 1.284, "breaks": -0.247}
 _INTERCEPT = 0.0
 MARGIN = 1.05
 
-_FEATURES = {
+# Pieces of a Qwen/Llama-3 style pre-tokenizer: each digit alone, letter runs, symbol runs, line breaks.
+FEATURES = {
     "digits": r"\p{N}",
     "words": r"\p{L}+",
-    "letters": r"\p{L}",
     "symbols": r"[^\s\p{L}\p{N}]+",
     "breaks": r"\n+",
 }
 
 
-def text_features(texts: pl.Expr) -> list[pl.Expr]:
-    """The counts the approximate counter is linear in, as polars expressions over a string column."""
-    return [texts.str.count_matches(pattern).alias(name) for name, pattern in _FEATURES.items()]
-
-
 @dataclass(frozen=True)
 class ApproxCounter:
-    """``ceil(margin * (intercept + sum(coefficient * feature)))`` per text; 0 for an empty text."""
+    """``ceil(margin * (intercept + sum(coefficient * feature)))`` per text, at least 1; 0 for ""."""
 
     coefficients: tuple[tuple[str, float], ...] = tuple(_COEFFICIENTS.items())
     intercept: float = _INTERCEPT
@@ -66,8 +63,8 @@ class ApproxCounter:
         """Token estimates of a string column, as one polars expression (Int64)."""
         total = pl.lit(self.intercept)
         for name, weight in self.coefficients:
-            total = total + texts.str.count_matches(_FEATURES[name]).cast(pl.Float64) * weight
-        estimate = (total * self.margin).ceil().cast(pl.Int64)
+            total = total + texts.str.count_matches(FEATURES[name]).cast(pl.Float64) * weight
+        estimate = (total * self.margin).ceil().cast(pl.Int64).clip(lower_bound=1)
         return pl.when(texts.str.len_bytes() == 0).then(0).otherwise(estimate)
 
     def count_series(self, texts: pl.Series) -> pl.Series:
@@ -75,6 +72,29 @@ class ApproxCounter:
 
     def count(self, texts: Sequence[str]) -> list[int]:
         return self.count_series(pl.Series(list(texts), dtype=pl.String)).to_list()
+
+
+def fit_approx_counter(texts: Sequence[str], counts: Sequence[int], margin: float = MARGIN,
+                       name: str = "approx-fitted") -> ApproxCounter:
+    """An ApproxCounter fitted (least squares) to ``counts``, the real token counts of ``texts``.
+
+    Count a sample of your records once with the model's tokenizer, fit, then count fast.
+    """
+    import numpy as np
+
+    if len(texts) != len(counts) or len(texts) < len(FEATURES):
+        raise ConfigError("needs as many counts as texts, and a few texts at least", where="fit_approx_counter",
+                          value=(len(texts), len(counts)), fix="pass the real token count of each sample text")
+    frame = pl.DataFrame({"text": list(texts)}, schema={"text": pl.String})
+    features = frame.select(text_features(pl.col("text"))).to_numpy().astype(float)
+    weights, *_ = np.linalg.lstsq(features, np.asarray(counts, dtype=float), rcond=None)
+    return ApproxCounter(coefficients=tuple(zip(FEATURES, (round(float(w), 4) for w in weights), strict=True)),
+                         intercept=0.0, margin=margin, name=name)
+
+
+def text_features(texts: pl.Expr) -> list[pl.Expr]:
+    """The counts the approximate counter is linear in, as polars expressions over a string column."""
+    return [texts.str.count_matches(pattern).alias(name) for name, pattern in FEATURES.items()]
 
 
 class TokenizerCounter:
@@ -90,10 +110,10 @@ class TokenizerCounter:
         texts = list(texts)
         if not texts:
             return []
-        if callable(self.tokenizer):
-            encoded = self.tokenizer(texts, add_special_tokens=False)
-            ids = encoded["input_ids"] if isinstance(encoded, dict) or hasattr(encoded, "keys") else encoded
-            return [len(x) for x in ids]
+        if hasattr(self.tokenizer, "encode_batch"):  # a `tokenizers.Tokenizer`
+            return [len(e.ids) for e in self.tokenizer.encode_batch(texts, add_special_tokens=False)]
+        if callable(self.tokenizer):  # a transformers tokenizer
+            return [len(ids) for ids in self.tokenizer(texts, add_special_tokens=False)["input_ids"]]
         return [len(self.tokenizer.encode(t, add_special_tokens=False)) for t in texts]
 
 
@@ -120,7 +140,7 @@ def make_counter(tokenizer: Any = None) -> TokenCounter:
         return ApproxCounter()
     if isinstance(tokenizer, TokenCounter):
         return tokenizer
-    if hasattr(tokenizer, "encode") or hasattr(tokenizer, "batch_encode_plus"):
+    if hasattr(tokenizer, "encode"):
         return TokenizerCounter(tokenizer)
     if callable(tokenizer):
         return CallableCounter(tokenizer)
