@@ -207,8 +207,9 @@ def _coded(profile: Profile, rng: np.random.Generator, skeleton: Skeleton) -> di
                 {kind: profile.drg[kind]},
                 [kind] * admissions.height,
                 None,
+                order_offset=512 * position,
             )
-            for kind in ("HCFA", "APR")
+            for position, kind in enumerate(("HCFA", "APR"))
             if kind in profile.drg
         ],
         how="diagonal_relaxed",
@@ -228,16 +229,19 @@ def _draw_grouped(
     pools: dict,
     keys: list,
     distinct: str | None,
+    order_offset: int = 0,
 ) -> pl.DataFrame:
     """Draw ``admissions[wanted]`` rows per admission from ``pools[key]`` (demo frequencies).
 
     With ``distinct``, an admission never gets the same code twice; seq_num numbers its rows.
+    ``order_offset`` keeps row orders apart when several draws fill one table.
     """
     counts_all = admissions[wanted].to_numpy().astype(np.int64)
-    key_of = np.array([hash(k) for k in keys]) if keys else np.zeros(0)
+    index_of = {key: i for i, key in enumerate(dict.fromkeys(keys))}
+    key_of = np.array([index_of[k] for k in keys], dtype=np.int64)
     parts = []
-    for key in dict.fromkeys(keys):
-        chosen = np.flatnonzero((key_of == hash(key)) & (counts_all > 0))
+    for key, index in index_of.items():
+        chosen = np.flatnonzero((key_of == index) & (counts_all > 0))
         if not len(chosen):
             continue
         pool = pools[key]
@@ -248,7 +252,9 @@ def _draw_grouped(
         frame = pool[rng.integers(0, pool.height, len(owner))].with_columns(
             pl.Series("_i", owner.astype(np.int64)),
             pl.Series("_want", counts[owner]),
-            pl.Series("_order", admissions["_order"].to_numpy()[chosen][owner] * 1024 + within),
+            pl.Series(
+                "_order", admissions["_order"].to_numpy()[chosen][owner] * 1024 + order_offset + within
+            ),
         )
         if distinct:
             frame = frame.unique(["_i", distinct], keep="first", maintain_order=True)
@@ -376,7 +382,7 @@ def _hospital_events(
             out_labs.with_columns((pl.col("start") + 6 * HOUR).alias("end"), pl.lit(1).alias("_kind")),
         ],
         how="diagonal_relaxed",
-    ).sort("p", "start", "_kind")
+    ).sort("p", "start", "_kind", maintain_order=True)
     lab_counts = np.where(
         lab_windows["_kind"].to_numpy() == 0, rng.poisson(ED_VISIT_LAB_GROUPS, lab_windows.height), 1
     ).astype(np.int64)

@@ -391,7 +391,7 @@ def _radiology(rng, skeleton: Skeleton, tables, titles) -> dict[str, pl.DataFram
         value_name="field_value",
     ).with_columns(
         (
-            pl.col("_order") * 8
+            pl.col("_order") * 16
             + pl.col("field_ordinal") * 3
             + pl.col("field_name").replace_strict(
                 {"exam_code": 0, "exam_name": 1, "cpt_code": 2}, return_dtype=pl.Int64

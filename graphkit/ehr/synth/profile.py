@@ -104,7 +104,7 @@ def build_profile(demo_dir: Path) -> Profile:
     services = (
         read("services")
         .join(adm_key, on="hadm_id")
-        .sort("a", "transfertime")
+        .sort("a", "transfertime", "curr_service", nulls_last=True, maintain_order=True)
         .select(
             "a",
             pl.int_range(pl.len()).over("a").alias("pos"),
@@ -133,7 +133,7 @@ def build_profile(demo_dir: Path) -> Profile:
     p_die_after = survivors["dod"].is_not_null().sum() / max(survivors.height, 1)
 
     gender = patients.select("subject_id", "gender")
-    diagnoses_rows = read("diagnoses_icd").join(gender, on="subject_id")
+    diagnoses_rows = read("diagnoses_icd").join(gender, on="subject_id", maintain_order="left")
     diagnoses = {
         (int(version), str(sex)): group.select("icd_code", "icd_version")
         for (version, sex), group in diagnoses_rows.group_by("icd_version", "gender", maintain_order=True)
@@ -331,7 +331,7 @@ def _orders_pool(read, specs) -> GroupPool:
     )
     emar_detail = (
         read("emar_detail")
-        .join(emar.select("emar_id", "_key"), on="emar_id")
+        .join(emar.select("emar_id", "_key"), on="emar_id", maintain_order="left")
         .with_columns(pl.lit(None, pl.Datetime("us")).alias(EVENT))
     )
     referenced = (
@@ -348,15 +348,15 @@ def _orders_pool(read, specs) -> GroupPool:
     standalone = poe.filter(~pl.col("poe_id").is_in(referenced["poe_id"].implode())).select(
         pl.format("poe:{}", "poe_id").alias("_key"), "poe_id"
     )
-    poe_keys = pl.concat([referenced, standalone]).unique()
-    poe_rows = poe.join(poe_keys, on="poe_id").with_columns(
+    poe_keys = pl.concat([referenced, standalone]).unique().sort("poe_id", "_key")
+    poe_rows = poe.join(poe_keys, on="poe_id", maintain_order="left_right").with_columns(
         pl.col("ordertime").alias(EVENT),
         pl.lit(None, pl.String).alias("discontinue_of_poe_id"),
         pl.lit(None, pl.String).alias("discontinued_by_poe_id"),
     )
     poe_detail = (
         read("poe_detail")
-        .join(poe_keys, on="poe_id")
+        .join(poe_keys, on="poe_id", maintain_order="left_right")
         .with_columns(pl.lit(None, pl.Datetime("us")).alias(EVENT))
     )
     return build_pool(
@@ -513,7 +513,7 @@ def _transfer_donors(
         transfers.filter(pl.col("hadm_id").is_not_null() & (pl.col("eventtype") != "ED"))
         .join(adm_key, on="hadm_id")
         .with_columns((pl.col("eventtype") == "discharge").alias("_last"))
-        .sort("a", "_last", "intime")
+        .sort("a", "_last", "intime", "transfer_id")
         .select(
             "a",
             pl.int_range(pl.len()).over("a").alias("pos"),
@@ -558,7 +558,7 @@ def _transfer_donors(
             .dt.total_seconds()
             .alias("ov")
         )
-        .sort("run", "ov", descending=[False, True], nulls_last=True)
+        .sort("run", "ov", "stay_id", descending=[False, True, False], nulls_last=True)
         .group_by("run", maintain_order=True)
         .first()
     )
@@ -602,7 +602,7 @@ def _ed_only_visits(
             .alias("signed")
         )
         .drop_nulls("signed")
-        .sort("v", pl.col("signed").abs())
+        .sort("v", pl.col("signed").abs(), "signed")
         .group_by("v", maintain_order=True)
         .first()
     )
@@ -614,7 +614,7 @@ def _patient_donors(
     patients: pl.DataFrame, admissions: pl.DataFrame, ed_only: pl.DataFrame, pools: dict[str, GroupPool]
 ) -> pl.DataFrame:
     first = (
-        admissions.sort("admittime")
+        admissions.sort("admittime", "hadm_id")
         .group_by("subject_id", maintain_order=True)
         .agg(
             pl.len().alias("n_admissions"),
