@@ -291,6 +291,8 @@ def test_order_links_hold(tables):
     assert set(tables["ingredientevents"]["orderid"]) <= set(tables["inputevents"]["orderid"])
     assert set(tables["discharge_detail"]["note_id"]) <= set(tables["discharge"]["note_id"])
     assert tables["discharge"]["hadm_id"].n_unique() == tables["admissions"].height
+    omr = tables["omr"]
+    assert omr.select("subject_id", "chartdate", "result_name", "seq_num").is_unique().all()
     poe = tables["poe"]
     assert poe.select((pl.col("poe_id") == pl.format("{}-{}", "subject_id", "poe_seq")).all()).item()
 
@@ -371,6 +373,7 @@ def test_risk_labels_are_not_trivial(tables):
         ({"patients": 0}, "--patients"),
         ({"patients": -5}, "--patients"),
         ({"patients": True}, "--patients"),
+        ({"patients": 1_000_001}, "--patients"),
         ({"patients": 3, "seed": -1}, "--seed"),
         ({"patients": 3, "fmt": "xlsx"}, "--format"),
     ],

@@ -24,6 +24,8 @@ log = logging.getLogger(__name__)
 
 MARKER = "synth.json"
 FORMATS = ("csv.gz", "parquet")
+# keeps every id range of the cohort apart (1 M patients are about 11 billion rows anyway)
+MAX_PATIENTS = 1_000_000
 
 
 @dataclass
@@ -68,12 +70,12 @@ def synthesize(
     progress: Progress | None = None,
 ) -> SynthReport:
     """Write a synthetic cohort of ``patients`` patients to ``out`` (atomically)."""
-    if isinstance(patients, bool) or not isinstance(patients, int) or patients < 1:
+    if isinstance(patients, bool) or not isinstance(patients, int) or not 1 <= patients <= MAX_PATIENTS:
         raise ConfigError(
-            "must be a whole number of at least 1",
+            f"must be a whole number from 1 to {MAX_PATIENTS:,}",
             where="--patients",
             value=patients,
-            fix="pass e.g. --patients 100",
+            fix="pass e.g. --patients 100 (10,000 patients are about 108 M rows)",
         )
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ConfigError("must be a whole number >= 0", where="--seed", value=seed, fix="pass e.g. --seed 0")

@@ -404,6 +404,18 @@ def _hospital_events(
     )
 
     events = _merge([labs_in, labs_out, micro_in, micro_out, orders, omr])
+    # two visits may land on one day: seq_num numbers a result within its day again
+    events["omr"] = (
+        events["omr"]
+        .with_columns(pl.col("chartdate").dt.date().alias("_day"))
+        .sort("subject_id", "_day", "_order")
+        .with_columns(
+            (pl.int_range(pl.len(), dtype=pl.Int64).over("subject_id", "_day", "result_name") + 1).alias(
+                "seq_num"
+            )
+        )
+        .drop("_day")
+    )
     micro = events["microbiologyevents"]
     # chartdate/storedate are the days of charttime/storetime (MIMIC writes them at 00:00)
     events["microbiologyevents"] = micro.with_columns(
