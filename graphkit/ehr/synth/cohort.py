@@ -181,23 +181,11 @@ def _coded(profile: Profile, rng: np.random.Generator, skeleton: Skeleton) -> di
     procedures = _draw_grouped(
         rng, admissions, "n_px", profile.procedures, admissions["px_version"].to_list(), "icd_code"
     )
-    if procedures.height:
-        span = (procedures["dischtime"] - procedures["admittime"]).to_numpy()
-        procedures = procedures.with_columns(
-            pl.Series(
-                "chartdate",
-                procedures["admittime"].to_numpy() + (rng.random(procedures.height) * span).astype(np.int64),
-            )
-        )
-    hcpcs = _draw_grouped(rng, admissions, "n_hcpcs", {0: profile.hcpcs}, [0] * admissions.height, "hcpcs_cd")
-    if hcpcs.height:
-        span = (hcpcs["dischtime"] - hcpcs["admittime"]).to_numpy()
-        hcpcs = hcpcs.with_columns(
-            pl.Series(
-                "chartdate",
-                hcpcs["admittime"].to_numpy() + (rng.random(hcpcs.height) * span).astype(np.int64),
-            )
-        )
+    procedures = _dated_within_stay(rng, procedures)
+    hcpcs = _dated_within_stay(
+        rng,
+        _draw_grouped(rng, admissions, "n_hcpcs", {0: profile.hcpcs}, [0] * admissions.height, "hcpcs_cd"),
+    )
     drg = pl.concat(
         [
             _draw_grouped(
@@ -220,6 +208,15 @@ def _coded(profile: Profile, rng: np.random.Generator, skeleton: Skeleton) -> di
         "hcpcsevents": hcpcs,
         "drgcodes": drg,
     }
+
+
+def _dated_within_stay(rng: np.random.Generator, rows: pl.DataFrame) -> pl.DataFrame:
+    """A chartdate somewhere in each row's admission."""
+    if not rows.height:
+        return rows
+    span = (rows["dischtime"] - rows["admittime"]).to_numpy()
+    offset = (rng.random(rows.height) * span).astype(np.int64)
+    return rows.with_columns(pl.Series("chartdate", rows["admittime"].to_numpy() + offset))
 
 
 def _draw_grouped(

@@ -253,13 +253,6 @@ def _build_pools(read, schema: Schema) -> dict[str, GroupPool]:
         regenerated=("subject_id",),
     )
 
-    order_space = lambda owner, tables: IdSpace(  # noqa: E731 - one definition, two families
-        f"orderid_{owner}",
-        owner=owner,
-        key="orderid",
-        refs=tuple((t, "orderid") for t in tables if t != owner),
-        maps=tuple((t, "linkorderid") for t in tables),
-    )
     icu_ids = ("subject_id", "hadm_id", "stay_id")
     inputs = read("inputevents").with_columns(_key("orderid"), pl.col("starttime").alias(EVENT))
     ingredients = read("ingredientevents").with_columns(_key("orderid"), pl.col("starttime").alias(EVENT))
@@ -268,42 +261,34 @@ def _build_pools(read, schema: Schema) -> dict[str, GroupPool]:
         "inputs",
         {"inputevents": inputs, "ingredientevents": ingredients},
         specs,
-        spaces=(order_space("inputevents", ("inputevents", "ingredientevents")),),
+        spaces=(_order_space("inputevents", ("inputevents", "ingredientevents")),),
         regenerated=icu_ids,
     )
-    pools["outputs"] = build_pool(
-        "outputs",
-        {
-            "outputevents": read("outputevents").with_columns(
-                _key("stay_id", "charttime"), pl.col("charttime").alias(EVENT)
-            )
-        },
-        specs,
-        regenerated=icu_ids,
-    )
-    pools["datetimes"] = build_pool(
-        "datetimes",
-        {
-            "datetimeevents": read("datetimeevents").with_columns(
-                _key("stay_id", "charttime"), pl.col("charttime").alias(EVENT)
-            )
-        },
-        specs,
-        regenerated=icu_ids,
-    )
-    pools["procedures"] = build_pool(
-        "procedures",
-        {
-            "procedureevents": read("procedureevents").with_columns(
-                _key("orderid"), pl.col("starttime").alias(EVENT)
-            )
-        },
-        specs,
-        spaces=(order_space("procedureevents", ("procedureevents",)),),
-        regenerated=icu_ids,
-    )
+    for family, table, key, event in (
+        ("outputs", "outputevents", ("stay_id", "charttime"), "charttime"),
+        ("datetimes", "datetimeevents", ("stay_id", "charttime"), "charttime"),
+        ("procedures", "procedureevents", ("orderid",), "starttime"),
+    ):
+        pools[family] = build_pool(
+            family,
+            {table: read(table).with_columns(_key(*key), pl.col(event).alias(EVENT))},
+            specs,
+            spaces=(_order_space(table, (table,)),) if "orderid" in key else (),
+            regenerated=icu_ids,
+        )
     pools["chart"] = _chart_pool(read, specs)
     return pools
+
+
+def _order_space(owner: str, tables: tuple[str, ...]) -> IdSpace:
+    """ICU order ids: rows of one order share its orderid; linkorderid may point at another order."""
+    return IdSpace(
+        f"orderid_{owner}",
+        owner=owner,
+        key="orderid",
+        refs=tuple((t, "orderid") for t in tables if t != owner),
+        maps=tuple((t, "linkorderid") for t in tables),
+    )
 
 
 def _orders_pool(read, specs) -> GroupPool:
@@ -438,6 +423,13 @@ def _chart_pool(read, specs) -> GroupPool:
 # -------------------------------------------------------------------------------------- donors
 
 
+def run_number(flag: str, over: str) -> pl.Expr:
+    """Numbers the runs of consecutive rows where ``flag`` holds (an ICU stay is a run of ICU moves)."""
+    return (
+        (pl.col(flag) != pl.col(flag).shift(1).over(over).fill_null(False)).cum_sum().over(over).alias("_run")
+    )
+
+
 def _group_counts(pool: GroupPool, by: str, stratum: str | None = None) -> pl.DataFrame:
     context = pool.group_context
     if stratum is not None:
@@ -526,15 +518,10 @@ def _transfer_donors(
             "hadm_id",
         )
     )
-    # an admission whose donor movements lack admit/discharge rows still needs them
+    # a donor is used only with a complete movement list (it ends with the discharge)
     moves = moves.filter(pl.col("a").is_in(moves.filter(pl.col("eventtype") == "discharge")["a"].implode()))
     runs = (
-        moves.with_columns(
-            (pl.col("icu") != pl.col("icu").shift(1).over("a").fill_null(False))
-            .cum_sum()
-            .over("a")
-            .alias("_run")
-        )
+        moves.with_columns(run_number("icu", "a"))
         .filter(pl.col("icu"))
         .group_by("a", "_run", maintain_order=True)
         .agg(

@@ -15,7 +15,7 @@ import polars as pl
 
 from graphkit.ehr.synth import vocab
 from graphkit.ehr.synth.pool import Counters
-from graphkit.ehr.synth.profile import ICU_FAMILIES, Profile
+from graphkit.ehr.synth.profile import ICU_FAMILIES, Profile, run_number
 
 DAY = 86_400
 HOUR = 3_600
@@ -194,12 +194,7 @@ def _movements(
     )
 
     runs = (
-        moves.with_columns(
-            (pl.col("icu") != pl.col("icu").shift(1).over("_order").fill_null(False))
-            .cum_sum()
-            .over("_order")
-            .alias("_run")
-        )
+        moves.with_columns(run_number("icu", "_order"))
         .filter(pl.col("icu"))
         .group_by("_order", "_run", maintain_order=True)
         .agg(
