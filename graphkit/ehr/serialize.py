@@ -732,3 +732,48 @@ def _render_clean(spec: EventTable, group: pl.DataFrame, rows: pl.DataFrame) -> 
         .then(pl.concat_str(pl.col("title"), pl.lit("\n"), pl.col("body")))
         .otherwise(pl.col("title")).alias("text"),
     )
+
+
+def parse_time(text: str, where: str) -> dt.datetime:
+    """A user-given time: ``YYYY-MM-DD``, ``YYYY-MM-DD HH:MM`` or ``YYYY-MM-DD HH:MM:SS`` (or with a T)."""
+    try:
+        return dt.datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ConfigError("is not a date or time", where=where, value=text,
+                          fix="write it as YYYY-MM-DD or 'YYYY-MM-DD HH:MM:SS'") from None
+
+
+def show_record(
+    source,
+    subject_id: int,
+    *,
+    hadm_id: int | None = None,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+    style: str = "clean",
+    max_tokens: int | None = None,
+    tokenizer=None,
+) -> Record:
+    """One subject's record (an admission's with ``hadm_id``), events at ``since <= time < until``.
+
+    Reads only that subject (its shard of a converted source). The event definition follows the
+    style: ``clean`` events for the clean style, the reference's runs for ``ehr-r1``.
+    """
+    from graphkit.ehr.timeline import build_timeline
+
+    if style not in STYLES:
+        raise ConfigError("is not a record style", where="style", value=style, fix=f"use one of: {', '.join(STYLES)}")
+    if max_tokens is not None and max_tokens < 1:
+        raise ConfigError("must be a positive number of tokens", where="max_tokens", value=max_tokens,
+                          fix="pass a budget such as 8192, or no budget")
+    if since is not None and until is not None and since >= until:
+        raise ConfigError("is not before the end of the window", where="since", value=str(since),
+                          fix=f"pass a time before {until}")
+    patients = source.scan("patients", columns=["subject_id"])
+    if patients.filter(pl.col("subject_id") == subject_id).collect().is_empty():
+        sample = ", ".join(str(s) for s in patients.head(5).collect()["subject_id"].to_list())
+        raise InputError("is not a patient of this dataset", where="subject_id", value=subject_id,
+                         fix=f"use a subject_id of the patients table (e.g. {sample})")
+    timeline = build_timeline(source, subjects=[subject_id], definition=style)
+    return Serializer(timeline, style=style, tokenizer=tokenizer).serialize(
+        subject_id, hadm_id, since, until, max_tokens=max_tokens)
