@@ -151,10 +151,11 @@ def with_thinking_switch(messages: list[dict[str, Any]], enable_thinking: bool) 
     return messages
 
 
-def _fit(cases: list[dict[str, Any]], truncator: Truncator, stats: CaseStats) -> list[dict[str, Any]]:
+def _fit(cases: list[dict[str, Any]], truncator: Truncator, stats: CaseStats, chunk: int = 256) -> list[dict[str, Any]]:
     kept = []
-    for case in cases:
-        result = truncator(case["messages"])
+    results = [r for start in range(0, len(cases), chunk)
+               for r in truncator.fit_many([c["messages"] for c in cases[start:start + chunk]])]
+    for case, result in zip(cases, results, strict=True):
         if not result.fits:
             stats.too_long += 1
             continue
