@@ -105,6 +105,16 @@ def test_truncation_drops_the_oldest_events_and_keeps_header_and_instruction(tok
     assert not impossible.fits
 
 
+def test_truncation_also_fits_when_the_template_rewrites_the_record(tokenizer):
+    """Block sizes then come from tokenizing each block; the result is still confirmed exactly."""
+    template = "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content | replace('## ', '# ') }}<|im_end|>\n{% endfor %}"
+    messages = case(0, "diagnosis", "reasoning", n_events=30)["messages"]
+    truncator = Truncator(tokenizer, 500, add_generation_prompt=False, chat_template=template)
+    many = truncator.fit_many([messages, case(1, "readmission_30d", "direct", n_events=1)["messages"]])
+    assert [t.fits for t in many] == [True, True] and many[0].dropped_blocks > 0 and many[1].dropped_blocks == 0
+    assert truncator.count(many[0].messages) == many[0].n_tokens <= 500
+
+
 def test_sft_dataset_fits_max_length_and_counts_what_it_did(tokenizer, tmp_path):
     rows = [case(0, "diagnosis", "reasoning", n_events=40), case(1, "readmission_30d", "direct", n_events=2)]
     path = write_cases(tmp_path / "cases.jsonl", rows)

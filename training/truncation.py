@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from graphkit.ehr.events import EHR_R1_DEMOGRAPHICS_NAME, EVENT_TABLES
+from graphkit.errors import ConfigError
 
 BLOCK_START = "\n## "
 # headings of the blocks the serializer keeps whatever the budget (both record styles)
@@ -73,6 +74,9 @@ class Truncator:
         self.add_generation_prompt = add_generation_prompt
         self.chat_template = chat_template
         self._backend = getattr(tokenizer, "backend_tokenizer", None)
+        if self._backend is None:
+            raise ConfigError("left truncation needs a fast (Rust) tokenizer", where="tokenizer",
+                              value=type(tokenizer).__name__, fix="use the model's tokenizer.json (all Qwen3 models have one)")
 
     def render(self, messages: list[dict[str, Any]]) -> str:
         return self.tokenizer.apply_chat_template(
@@ -80,11 +84,8 @@ class Truncator:
         )
 
     def _encode(self, texts: list[str]) -> list[Any]:
-        """Per text, an object with len() = token count and ``offsets`` (character spans)."""
-        if self._backend is not None:
-            return self._backend.encode_batch(texts, add_special_tokens=False)
-        encoded = self.tokenizer(texts, add_special_tokens=False, return_offsets_mapping=True)
-        return [_Encoding(offsets) for offsets in encoded["offset_mapping"]]
+        """Per text, a tokenizers ``Encoding``: len() is the token count, ``offsets`` the character spans."""
+        return self._backend.encode_batch(texts, add_special_tokens=False)
 
     def count(self, messages: list[dict[str, Any]]) -> int:
         return len(self._encode([self.render(messages)])[0])
@@ -164,11 +165,3 @@ class _Plan:
         content = self.preamble + "".join(block for i, block in enumerate(self.blocks) if i not in gone)
         turn = self.turn
         return [*self.messages[:turn], {**self.messages[turn], "content": content}, *self.messages[turn + 1:]]
-
-
-@dataclass(frozen=True)
-class _Encoding:
-    offsets: list[tuple[int, int]]
-
-    def __len__(self) -> int:
-        return len(self.offsets)
