@@ -102,6 +102,7 @@ def test_gpu_recipe_refuses_to_train_without_a_gpu(tmp_path):
         ({"packing": True}, r"packing_strategy: bfd packing is padding-free"),
         ({"bf16": True, "fp16": True}, r"fp16: bf16 and fp16 are both on"),
         ({"model_name_or_path": ""}, r"model_name_or_path: no base model given"),
+        ({"eval_dataset_path": "held-out.jsonl"}, r"eval_strategy: eval_dataset_path is set but evaluation is off"),
     ],
 )
 def test_bad_overrides_are_one_line_errors(overrides, pattern, tmp_path):

@@ -138,6 +138,16 @@ def test_grpo_dataset_drops_the_answer_and_normalizes_labels(tokenizer, cases_fi
     assert labels == {"set": ["Hypertension", "Sepsis"], "binary": ["yes"], "class": ["labevents"]}
 
 
+def test_grpo_prompts_each_sample_once_thinking_when_it_has_a_reasoning_case(tokenizer, tmp_path):
+    both = [case(0, "diagnosis", "reasoning"), case(0, "diagnosis", "direct")]  # a thinking task: two cases
+    both[1]["id"] = "case-0-direct"
+    rows = [*both, case(1, "readmission_30d", "direct")]  # a risk task: direct only
+    dataset, stats = grpo_dataset(write_cases(tmp_path / "c.jsonl", rows), tokenizer, kinds=["reasoning", "direct"],
+                                  max_prompt_length=2000, thinking_switch=True)
+    assert dataset["id"] == ["case-0", "case-1"] and stats.same_sample == 1
+    assert [p[-1]["content"].rsplit("\n", 1)[1] for p in dataset["prompt"]] == ["/think", "/no_think"]
+
+
 def test_case_rows_are_validated_with_file_row_and_column(tmp_path):
     bad = case(0, "diagnosis", "reasoning")
     bad["kind"] = "cot"

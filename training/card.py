@@ -61,6 +61,7 @@ def build_card(recipe: Recipe, result_summary: dict[str, Any]) -> dict[str, Any]
             "rows": data["rows"],
             "used": data["used"],
             "skipped_kind": data["skipped_kind"],
+            "same_sample": data["same_sample"],
             "truncated": data["truncated"],
             "too_long": data["too_long"],
             "tasks": data["tasks"],

@@ -296,6 +296,9 @@ def _cross_check(path: Path, stage: str, values: dict[str, Any], overridden: set
         raise fail("case_kinds", "must be a non-empty subset of reasoning, direct", "e.g. case_kinds: [direct]")
     if get("max_samples") is not None and get("max_samples") < 1:
         raise fail("max_samples", "must be at least 1", "remove it to use every case")
+    if get("eval_dataset_path") and get("eval_strategy") == "no":
+        raise fail("eval_strategy", "eval_dataset_path is set but evaluation is off",
+                   "set eval_strategy: steps and eval_steps: N, or drop eval_dataset_path")
     if get("per_device_train_batch_size") < 1:
         raise fail("per_device_train_batch_size", "must be at least 1", "use 1 or more")
     if "global_batch_size" in values and values["global_batch_size"] is not None:

@@ -38,6 +38,7 @@ class CaseStats:
     rows: int = 0
     used: int = 0
     skipped_kind: int = 0
+    same_sample: int = 0  # GRPO: direct cases of samples that also have a reasoning case
     truncated: int = 0
     dropped_blocks: int = 0
     too_long: int = 0
@@ -174,6 +175,13 @@ def _fit(cases: list[dict[str, Any]], truncator: Truncator, stats: CaseStats, ch
     return kept
 
 
+def _one_per_sample(cases: list[dict[str, Any]], stats: CaseStats) -> list[dict[str, Any]]:
+    reasoning = {c["sample_id"] for c in cases if c["kind"] == "reasoning" and c["sample_id"]}
+    kept = [c for c in cases if c["kind"] == "reasoning" or not c["sample_id"] or c["sample_id"] not in reasoning]
+    stats.same_sample = len(cases) - len(kept)
+    return kept
+
+
 def _dataset(rows: list[dict[str, Any]], where: str):
     datasets = require("datasets", "train", "training")
     if not rows:
@@ -200,9 +208,13 @@ def sft_dataset(path: str | Path, tokenizer: Any, *, kinds: list[str], max_lengt
 
 def grpo_dataset(path: str | Path, tokenizer: Any, *, kinds: list[str], max_prompt_length: int,
                  thinking_switch: bool, max_samples: int | None = None):
-    """Prompt rows for GRPOTrainer: the case without its answer, plus what the rewards read."""
+    """Prompt rows for GRPOTrainer: the case without its answer, plus what the rewards read.
+
+    One prompt per sample: a sample with both a reasoning and a direct case (a thinking task)
+    is prompted once, thinking on; the others (risk tasks) thinking off, as the reference does.
+    """
     stats = CaseStats()
-    cases = read_cases(path, kinds, max_samples, stats)
+    cases = _one_per_sample(read_cases(path, kinds, max_samples, stats), stats)
     for case in cases:
         messages = case["messages"]
         if messages[-1]["role"] == "assistant":
