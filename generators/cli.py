@@ -95,6 +95,7 @@ def cases(
     rps: Annotated[float, typer.Option("--rps", help="At most this many requests per second (openai).", show_default=False)] = None,
     max_retries: Annotated[int, typer.Option("--max-retries", help="Retries of a failed request (openai).")] = 5,
     timeout: Annotated[float, typer.Option("--timeout", help="Seconds per request (openai).")] = 600.0,
+    backoff: Annotated[float, typer.Option("--backoff", help="First retry delay in seconds, doubled per attempt (openai).")] = 1.0,
     tensor_parallel_size: Annotated[int, typer.Option("--tensor-parallel-size", help="GPUs per model (vllm).")] = 1,
     gpu_memory_utilization: Annotated[float, typer.Option("--gpu-memory-utilization", help="GPU memory share (vllm).")] = 0.9,
     max_model_len: Annotated[int, typer.Option("--max-model-len", help="Context length (vllm).", show_default=False)] = None,
@@ -126,7 +127,7 @@ def cases(
         judge = {"model": judge_model, "base_url": judge_url}
     settings = _verbalizer(
         verbalizer, model, base_url, allow_remote, api_key_env, params, no_knowledge, n=n, concurrency=concurrency,
-        rps=rps, max_retries=max_retries, timeout=timeout, tensor_parallel_size=tensor_parallel_size,
+        rps=rps, max_retries=max_retries, timeout=timeout, backoff=backoff, tensor_parallel_size=tensor_parallel_size,
         gpu_memory_utilization=gpu_memory_utilization, max_model_len=max_model_len, batch_size=batch_size,
         chat_template_kwargs=parse_params(chat_template_kwargs))
     config = _config(ctx, samples=samples, thinking=thinking, out=out, cache=cache, no_cache=no_cache,
@@ -134,8 +135,9 @@ def cases(
                      system_prompt=system_prompt or None,
                      filters={"min_recall": min_recall, "extra_leak_patterns": leak_patterns or [], "judge": judge})
     only = _read_ids(only_samples) if only_samples else None
+    selected = parse_shard(shard)
     with RichProgress() as progress:
-        report = generate_cases(config, shard=parse_shard(shard), only=only, overwrite=overwrite, progress=progress)
+        report = generate_cases(config, shard=selected, only=only, overwrite=overwrite, progress=progress)
     for part in report.shards:
         state = "already complete" if part.skipped_complete else ("complete" if part.complete else "incomplete")
         resumed = f", {part.resumed} resumed from the journal" if part.resumed and not part.skipped_complete else ""

@@ -41,6 +41,7 @@ class VerbalizerSettings(_Strict):
     rps: float | None = Field(None, gt=0)
     max_retries: int = Field(5, ge=0)
     timeout: float = Field(600.0, gt=0)
+    backoff: float = Field(1.0, ge=0)  # first retry delay in seconds; doubles per attempt, with jitter
     # offline vLLM engine
     tensor_parallel_size: int = Field(1, ge=1)
     pipeline_parallel_size: int = Field(1, ge=1)

@@ -34,6 +34,19 @@ def echo_responder(body: dict[str, Any]) -> str:
     return "## Extraction\n- nothing\n\n## Reasoning\n- nothing\n\n## Final Results\nnothing"
 
 
+def compliant_responder(body: dict[str, Any]) -> str:
+    """A well-formed reasoning that recovers every gold item of an ehr-r1 generation prompt."""
+    from generators.prompt import prompt_gold
+
+    gold = prompt_gold(body["messages"][-1]["content"])
+    return ("## Extraction\n**Laboratory Test Events [2180-05-07 05:05:00]**: AST 98 IU/L, high.\n\n"
+            "## Reasoning\nRaised transaminases point to chronic liver injury.\n\n"
+            "## Final Results\n" + "\n".join(gold))
+
+
+RESPONDERS = {"echo": echo_responder, "compliant": compliant_responder}
+
+
 def prompt_digest(body: dict[str, Any]) -> str:
     text = json.dumps(body.get("messages"), sort_keys=True)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
@@ -48,7 +61,7 @@ class MockOpenAIServer:
 
     def __init__(self, responder: Responder = echo_responder, *, model: str | None = None, latency: float = 0.0,
                  fault: Callable[[int, dict[str, Any]], Fault | None] | None = None,
-                 reasoning_content: str | None = None):
+                 reasoning_content: str | None = None, port: int = 0):
         self.responder = responder
         self.model = model
         self.latency = latency
@@ -63,7 +76,7 @@ class MockOpenAIServer:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server: asyncio.base_events.Server | None = None
         self._thread: threading.Thread | None = None
-        self.port = 0
+        self.port = port
 
     @property
     def base_url(self) -> str:
@@ -81,8 +94,9 @@ class MockOpenAIServer:
 
         def serve() -> None:
             self._loop = asyncio.new_event_loop()
+            asyncio.set_event_loop(self._loop)
             self._server = self._loop.run_until_complete(
-                asyncio.start_server(self._connection, "127.0.0.1", 0, backlog=1024))
+                asyncio.start_server(self._connection, "127.0.0.1", self.port, backlog=1024))
             self.port = self._server.sockets[0].getsockname()[1]
             ready.set()
             self._loop.run_forever()
@@ -90,7 +104,8 @@ class MockOpenAIServer:
             pending = [task for task in asyncio.all_tasks(self._loop) if not task.done()]
             for task in pending:
                 task.cancel()
-            self._loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+            if pending:
+                self._loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
             self._loop.close()
 
         self._thread = threading.Thread(target=serve, name="mock-openai", daemon=True)
@@ -201,3 +216,23 @@ class MockOpenAIServer:
         with self._lock:
             self.completed += 1
         return True
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m generators.mockserver [--port P] [--model M] [--latency S] [--responder compliant]``."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m generators.mockserver", description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--model", default=None, help="answer 404 to any other model name")
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds before each answer")
+    parser.add_argument("--responder", choices=sorted(RESPONDERS), default="compliant")
+    args = parser.parse_args(argv)
+    server = MockOpenAIServer(RESPONDERS[args.responder], model=args.model, latency=args.latency, port=args.port)
+    with server:
+        print(server.base_url, flush=True)
+        threading.Event().wait()
+
+
+if __name__ == "__main__":
+    main()

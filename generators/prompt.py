@@ -210,6 +210,12 @@ def render_prompt(record: str, instruction: str, gold_items: Sequence[str], grap
     return "\n" + head + body
 
 
+def prompt_gold(prompt: str) -> list[str]:
+    """The gold items a rendered generation prompt carries (for mock models and dry runs)."""
+    block = prompt.split("# Ground Truth #\n", 1)[1].split(f"\n\n{RULE}", 1)[0]
+    return [line[2:] for line in block.splitlines() if line.startswith("- ")]
+
+
 def render_judge_prompt(instruction: str, extraction: str, reasoning: str) -> str:
     """The answer-blind re-derivation request: the case's own notes, no record, no answer."""
     return (

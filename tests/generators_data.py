@@ -120,3 +120,27 @@ def standard_inputs(directory: Path) -> tuple[Path, Path]:
     ]
     graphs = [thinking_graph("s-kept"), thinking_graph("s-partial"), thinking_graph("s-test")]
     return write_inputs(directory, rows, graphs)
+
+
+SHORT_RECORD = """## Patient Demographics
+- Age: 61
+- Gender: Male
+
+## Admission [2180-01-01 08:00:00]
+- Admission Type: URGENT
+
+## Laboratory Test Events [2180-01-01 09:00:00]
+| Item | Value | Unit | Flag |
+| ------ | ------ | ------ | ------ |
+| Asparate Aminotransferase (AST) | 98 | IU/L | abnormal |
+
+## Electronic Medication Administration Record [2180-01-01 10:00:00]
+- Medication: Albuterol Inhaler
+- Event: Administered"""
+
+
+def many_inputs(directory: Path, n: int, *, task: str = "diagnoses_icd") -> tuple[Path, Path]:
+    """``n`` small samples (short record), each with the standard thinking graph: all explainable."""
+    rows = [sample(f"m-{i:04d}", task, [CIRRHOSIS, COPD], record=SHORT_RECORD + f"\n\n## Note [2180-01-02 00:00:00]\n- n: {i}")
+            for i in range(n)]
+    return write_inputs(directory, rows, [thinking_graph(row["id"]) for row in rows])

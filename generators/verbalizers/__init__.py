@@ -35,7 +35,8 @@ def build_verbalizer(config: GenerateConfig, cache: ResponseCache) -> Verbalizer
         endpoint = ChatEndpoint(EndpointConfig(
             base_url=settings.base_url, model=settings.model, api_key=config.api_key(),
             allow_remote=settings.allow_remote, concurrency=settings.concurrency, rps=settings.rps,
-            max_retries=settings.max_retries, timeout=settings.timeout, params=dict(settings.params),
+            max_retries=settings.max_retries, timeout=settings.timeout, backoff=settings.backoff,
+            params=dict(settings.params),
         ), cache)
         return OpenAIVerbalizer(endpoint, n=settings.n, knowledge=settings.knowledge)
     from generators.verbalizers.vllm_engine import EngineConfig, VLLMVerbalizer
@@ -56,5 +57,5 @@ def judge_endpoint(judge: JudgeSettings, config: GenerateConfig, cache: Response
     return ChatEndpoint(EndpointConfig(
         base_url=judge.base_url, model=judge.model, api_key=config.api_key(), allow_remote=settings.allow_remote,
         concurrency=settings.concurrency, rps=settings.rps, max_retries=settings.max_retries, timeout=settings.timeout,
-        params=dict(judge.params),
+        backoff=settings.backoff, params=dict(judge.params),
     ), cache, purpose="the re-derivation judge")

@@ -114,7 +114,7 @@ class ChatEndpoint:
     def __init__(self, config: EndpointConfig, cache: ResponseCache | None = None, *, purpose: str = "the verbalizer"):
         config.validate()
         self.config = config
-        self.cache = cache or ResponseCache(None)
+        self.cache = cache if cache is not None else ResponseCache(None)
         self.purpose = purpose
         self.loopback = check_endpoint(config.base_url, config.allow_remote, purpose=purpose)
         self._client = None

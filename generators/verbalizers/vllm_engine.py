@@ -68,7 +68,7 @@ class VLLMVerbalizer(Verbalizer):
         if n < 1:
             raise ConfigError("must be >= 1", where="option --n", value=n, fix="pass --n 1 or more")
         self.config = config
-        self.cache = cache or ResponseCache(None)
+        self.cache = cache if cache is not None else ResponseCache(None)
         self.n = n
         self.needs_paths = knowledge
         self._llm = None
