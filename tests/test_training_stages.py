@@ -269,7 +269,15 @@ def test_demo_function_runs_sft_then_grpo_with_the_real_rewards(tiny_model, case
 
     final = tiny_sft_grpo(cases_file, tmp_path / "demo", base_model=tiny_model, sft_steps=2, grpo_steps=1)
     assert final == tmp_path / "demo" / "grpo"
-    AutoModelForCausalLM.from_pretrained(final)
+    # what an evaluator does with it: plain transformers, chat template with thinking off, generate
+    from transformers import AutoTokenizer
+
+    model, tokenizer = AutoModelForCausalLM.from_pretrained(final), AutoTokenizer.from_pretrained(final)
+    prompt = tokenizer.apply_chat_template([{"role": "user", "content": record(2) + "\nAnswer."}],
+                                           add_generation_prompt=True, enable_thinking=False, return_tensors="pt",
+                                           return_dict=True)
+    generated = model.generate(**prompt, max_new_tokens=4, do_sample=False)
+    assert generated.shape[1] > prompt["input_ids"].shape[1]
     logged = _metrics(final)[0]
     assert "rewards/set_f1_reward/mean" in logged and "rewards/accuracy_reward/mean" in logged
     card = json.loads((final / "training_card.json").read_text())
