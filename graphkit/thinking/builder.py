@@ -10,8 +10,9 @@ of the graph (origin "association", with support/confidence/lift) but never of a
     builder = ThinkingGraphBuilder(snapshot.adjacency(opts.search), AssociationIndex(frame), opts)
     graph = builder.build("sample-1", "diagnoses_icd", context_cuis, target_cuis)
 
-``build_parallel`` runs builders in forked worker processes (snapshot-backed only: a database
-connection does not survive a fork).
+``build_parallel`` runs builders in worker processes, each made by a picklable factory such as
+``SnapshotBuilderFactory`` (the saved snapshot is memory-mapped, so workers share its pages).
+Workers are spawned, not forked: polars' thread pool does not survive a fork.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import multiprocessing
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import polars as pl
 
@@ -203,6 +205,27 @@ def _build_chunk(chunk: list[tuple[str, str, list[str], list[str]]]) -> tuple[li
     return graphs, dict(builder.stats - before)
 
 
+@dataclass(frozen=True)
+class SnapshotBuilderFactory:
+    """Makes a builder over a saved snapshot (memory-mapped); picklable, for ``build_parallel``."""
+
+    snapshot_dir: Path
+    associations: pl.DataFrame
+    options: ThinkingOptions
+    graph_hash: str = ""
+
+    def __call__(self) -> ThinkingGraphBuilder:
+        from graphkit.thinking.snapshot import Snapshot
+
+        snapshot = Snapshot.load(self.snapshot_dir)
+        return ThinkingGraphBuilder(
+            snapshot.adjacency(self.options.search),
+            AssociationIndex(self.associations),
+            self.options,
+            graph_hash=self.graph_hash or snapshot.meta.get("graph_hash", ""),
+        )
+
+
 def build_parallel(
     make_builder: Callable[[], ThinkingGraphBuilder],
     requests: Sequence[tuple[str, str, list[str], list[str]]],
@@ -211,10 +234,10 @@ def build_parallel(
     chunk_size: int = 16,
     stats: Counter | None = None,
 ) -> Iterator[ThinkingGraph]:
-    """Thinking graphs of ``requests`` in order, built by ``workers`` forked processes.
+    """Thinking graphs of ``requests`` in order, built by ``workers`` spawned processes.
 
-    ``make_builder`` runs once in each worker (load a memory-mapped snapshot there, so the
-    arrays are shared pages, not copies).
+    ``make_builder`` (picklable) runs once in each worker. Requests sorted by task and target
+    reuse each worker's level cache best.
     """
     if workers <= 1:
         builder = make_builder()
@@ -224,7 +247,7 @@ def build_parallel(
             stats.update(builder.stats)
         return
     chunks = [list(requests[i : i + chunk_size]) for i in range(0, len(requests), chunk_size)]
-    context = multiprocessing.get_context("fork")
+    context = multiprocessing.get_context("spawn")
     with context.Pool(workers, initializer=_init_worker, initargs=(make_builder,)) as pool:
         for graphs, counts in pool.imap(_build_chunk, chunks):
             if stats is not None:
