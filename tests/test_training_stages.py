@@ -290,3 +290,18 @@ def test_cli_builds_the_tiny_model(cli, tmp_path):
     from transformers import AutoConfig
 
     assert AutoConfig.from_pretrained(tmp_path / "tiny").num_hidden_layers == 1
+
+
+def test_optional_loggers_are_named_when_missing(tiny_model, cases_file, tmp_path):
+    from graphkit.errors import ExtraMissingError
+    from graphkit.extras import available
+    from training.config import load_recipe
+    from training.run import train
+
+    if available("tensorboard"):
+        pytest.skip("tensorboard is installed here")
+    recipe = load_recipe("tiny/sft/cpu", "sft", {"model_name_or_path": str(tiny_model), "dataset_path": str(cases_file),
+                                                 "output_dir": str(tmp_path / "tb"), "report_to": "tensorboard"})
+    with pytest.raises(ExtraMissingError, match=r"report_to: report_to includes tensorboard.*pip install tensorboard"):
+        train(recipe)
+
