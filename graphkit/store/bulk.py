@@ -174,6 +174,18 @@ def check_bulk_input(
     return vocab, node_frames, rel_frames
 
 
+def node_ids(vocab: Vocabulary, node_frames: Mapping[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:
+    """Per label, key -> bulk node id (the node's position in the load, labels in order)."""
+    ids, next_id = {}, 0
+    for label, frame in node_frames.items():
+        ids[label] = frame.select(
+            pl.col(vocab.node_spec(label).key).alias("key"),
+            (pl.int_range(pl.len(), dtype=pl.UInt64) + next_id).alias("node_id"),
+        )
+        next_id += len(frame)
+    return ids
+
+
 def endpoint_ids(
     rel_type: str, frame: pl.DataFrame, spec: RelationshipSpec, ids: Mapping[str, pl.DataFrame]
 ) -> tuple[np.ndarray, np.ndarray]:

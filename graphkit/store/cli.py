@@ -259,12 +259,18 @@ def export(
 
 
 @app.command()
-def stop(ctx: typer.Context) -> None:
+def stop(
+    ctx: typer.Context,
+    force: bool = typer.Option(
+        False, "--force", help="Kill a server that does not stop in --timeout seconds."
+    ),
+    timeout: float = typer.Option(600.0, "--timeout", help="Seconds to wait for the final save."),
+) -> None:
     """Stop the embedded graph server of this workspace now (it saves first)."""
     from graphkit.store.server import FalkorServer
 
     server = FalkorServer(workspace(ctx).graph)
-    if server.stop():
+    if server.stop(force=force, timeout=timeout):
         typer.echo(f"stopped the graph server of {server.data_dir}")
     else:
         typer.echo("no graph server was running")

@@ -122,9 +122,9 @@ class EmbeddedStore(BaseStore):
 
     # ---- schema
     def ensure_schema(self) -> list[str]:
-        present = {row["relationshipType"] for row in self.run("relationship_types")}
-        items = schema.schema_items(self._vocab, present)
+        return schema.apply_schema_file(self, "schema")
 
+    def apply_schema_items(self, items: list[schema.SchemaItem]) -> list[str]:
         def execute(text: str) -> list[dict]:
             return self._execute(text, {}, "schema", retry_safe=True)
 
@@ -162,7 +162,6 @@ class EmbeddedStore(BaseStore):
         progress: Progress | None = None,
     ) -> dict:
         """GRAPH.BULK into a staging graph, renamed over this one at the end (atomic for readers)."""
-        import polars as pl
 
         from graphkit.store import bulk
 
@@ -179,9 +178,9 @@ class EmbeddedStore(BaseStore):
         staging = f"{self.graph_name}.staging.{uuid.uuid4().hex[:8]}"
         connection = self._db.connection
         counts: dict[str, dict[str, int]] = {"nodes": {}, "relationships": {}}
-        ids: dict[str, Any] = {}
+        ids = bulk.node_ids(vocab, node_frames)
+        ends = {t: bulk.endpoint_ids(t, frame, vocab.spec(t), ids) for t, frame in rel_frames.items()}
         first = True
-        next_id = 0
         try:
             with ThreadPoolExecutor(max_workers=1) as sender:
                 pending = None
@@ -210,19 +209,16 @@ class EmbeddedStore(BaseStore):
                         submit(len(part), 0, [bulk.header(label, order) + records], [])
                         progress.advance(handle, len(part))
                     progress.finish(handle)
-                    ids[label] = frame.select(
-                        pl.col(spec.key).alias("key"),
-                        (pl.int_range(pl.len(), dtype=pl.UInt64) + next_id).alias("node_id"),
-                    )
-                    next_id += len(frame)
                     counts["nodes"][label] = len(frame)
                 for rel_type, frame in rel_frames.items():
                     spec = vocab.spec(rel_type)
-                    src, dst = bulk.endpoint_ids(rel_type, frame, spec, ids)
+                    src, dst = ends[rel_type]
                     handle = progress.start(f"bulk load {rel_type}", len(frame))
                     for start, part in bulk.chunks(frame):
-                        ends = (src[start : start + len(part)], dst[start : start + len(part)])
-                        order, records = bulk.encode_records(part.drop("src", "dst"), spec.properties, ends)
+                        part_ends = (src[start : start + len(part)], dst[start : start + len(part)])
+                        order, records = bulk.encode_records(
+                            part.drop("src", "dst"), spec.properties, part_ends
+                        )
                         submit(0, len(part), [], [bulk.header(rel_type, order) + records])
                         progress.advance(handle, len(part))
                     progress.finish(handle)

@@ -22,7 +22,7 @@ from typing import Any
 
 from graphkit import __version__
 from graphkit.atomic import atomic_dir
-from graphkit.errors import ConfigError
+from graphkit.errors import ConfigError, GraphError
 from graphkit.progress import NULL_PROGRESS, Progress
 from graphkit.store import schema
 from graphkit.store.base import GraphStore
@@ -31,6 +31,17 @@ from graphkit.store.vocab import NODE_LABELS, Vocabulary
 FORMATS = ("neo4j-admin",)
 ARRAY_DELIMITER = ";"
 _ADMIN_TYPES = {"string": "", "int": ":long", "float": ":double", "bool": ":boolean", "string[]": ":string[]"}
+
+
+def _undeclared(properties: dict, declared: Any, where: str) -> None:
+    extra = sorted(set(properties) - set(declared))
+    if extra:
+        raise GraphError(
+            "properties not in the model would be lost by the export",
+            where=where,
+            value=extra,
+            fix="declare them in graphkit/store/vocab.py",
+        )
 
 
 def _node_pages(store: GraphStore, label: str, page: int) -> Iterator[list[dict]]:
@@ -46,9 +57,19 @@ def _node_pages(store: GraphStore, label: str, page: int) -> Iterator[list[dict]
         after = rows[-1]["key"]
 
 
-def _cell(value: Any, kind: str) -> Any:
+_PYTHON_TYPES = {"string": (str,), "int": (int,), "float": (int, float), "bool": (bool,), "string[]": (list,)}
+
+
+def _cell(value: Any, kind: str, where: str) -> Any:
     if value is None:
         return ""
+    if not isinstance(value, _PYTHON_TYPES[kind]) or (kind != "bool" and isinstance(value, bool)):
+        raise GraphError(
+            f"a value does not have the declared type {kind}",
+            where=where,
+            value=value,
+            fix="correct the data or the property type in graphkit/store/vocab.py",
+        )
     if kind == "string[]":
         items = [str(item) for item in value]
         if any(ARRAY_DELIMITER in item for item in items):
@@ -76,7 +97,18 @@ def export_neo4j_admin(
         (tmp / "relationships").mkdir()
         rel_files: dict[str, tuple[Any, csv.writer, list[str]]] = {}
         try:
+            present = {row["label"] for row in store.run("labels")}
+            unknown = sorted(present - set(NODE_LABELS))
+            if unknown:
+                raise GraphError(
+                    "labels not in the model would be lost by the export",
+                    where="neo4j-admin export",
+                    value=unknown,
+                    fix="declare them in graphkit/store/vocab.py",
+                )
             for label, spec in NODE_LABELS.items():
+                if label not in present:
+                    continue
                 props = [p for p in spec.properties if p != spec.key]
                 header = [f"{spec.key}:ID({label})"] + [p + _ADMIN_TYPES[spec.properties[p]] for p in props]
                 handle = progress.start(f"export {label}")
@@ -139,9 +171,13 @@ def _write_relationship(tmp: Path, vocab: Vocabulary, files: dict, counts: dict,
         files[rel_type] = (f, writer, props)
         counts["relationships"][rel_type] = 0
     _, writer, props = files[rel_type]
-    dst = edge["dst_cui"] if NODE_LABELS[spec.dst].key == "cui" else edge["dst_id"]
+    dst = edge[f"dst_{NODE_LABELS[spec.dst].key}"]
     values = edge["properties"]
-    writer.writerow([edge["src"], dst] + [_cell(values.get(p), spec.properties[p]) for p in props])
+    where = f"{rel_type} {edge['src']}->{dst}"
+    _undeclared(values, spec.properties, where)
+    writer.writerow(
+        [edge["src"], dst] + [_cell(values.get(p), spec.properties[p], f"{where}.{p}") for p in props]
+    )
     counts["relationships"][rel_type] += 1
 
 

@@ -134,6 +134,14 @@ class Neo4jStore(BaseStore):
         neo4j = require("neo4j", "neo4j")
         if self._closed:
             raise StoreError("the store is closed", where=self._where)
+        if self.dialect == "falkordb" and _unsafe_for_falkordb_bolt(params):
+            # FalkorDB 4.16's Bolt endpoint pastes values into the query text unescaped: the value
+            # "x' MATCH (n) DETACH DELETE n //" deletes the graph, and "\\b" becomes a backspace
+            raise ConfigError(
+                "FalkorDB's Bolt endpoint cannot carry values with ' or \\ safely (it pastes them into the query)",
+                where=f"cypher query '{name}'",
+                fix="use the embedded backend (or a real Neo4j) for such values",
+            )
 
         def work(tx):
             result = tx.run(text, params)
@@ -168,9 +176,9 @@ class Neo4jStore(BaseStore):
 
     # ---- schema
     def ensure_schema(self) -> list[str]:
-        present = {row["relationshipType"] for row in self.run("relationship_types")}
-        items = schema.schema_items(self._vocab, present)
+        return schema.apply_schema_file(self, "schema")
 
+    def apply_schema_items(self, items: list[schema.SchemaItem]) -> list[str]:
         def execute(text: str) -> list[dict]:
             return self._execute(text, {}, "schema", retry_safe=True)
 
@@ -205,6 +213,9 @@ class Neo4jStore(BaseStore):
                 fix="pass replace=True to delete them first, or add with merge_nodes/merge_relationships",
             )
         vocab, node_frames, rel_frames = bulk.check_bulk_input(self._vocab, nodes, relationships)
+        ids = bulk.node_ids(vocab, node_frames)
+        for rel_type, frame in rel_frames.items():
+            bulk.endpoint_ids(rel_type, frame, vocab.spec(rel_type), ids)  # every endpoint is in the load
         if existing:
             self.clear()
         counts: dict[str, dict[str, int]] = {"nodes": {}, "relationships": {}}
@@ -278,6 +289,22 @@ class Neo4jStore(BaseStore):
         if not self._closed:
             self._closed = True
             self._driver.close()
+
+
+_BRIDGE_UNSAFE = re.compile(r"['\\]")
+_BRIDGE_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _unsafe_for_falkordb_bolt(value: Any) -> bool:
+    if isinstance(value, str):
+        return bool(_BRIDGE_UNSAFE.search(value))
+    if isinstance(value, Mapping):
+        return any(
+            not _BRIDGE_KEY.match(str(key)) or _unsafe_for_falkordb_bolt(item) for key, item in value.items()
+        )
+    if isinstance(value, (list, tuple)):
+        return any(_unsafe_for_falkordb_bolt(item) for item in value)
+    return False
 
 
 def _run_once(session, text: str, params: dict[str, Any]) -> list[dict]:

@@ -71,20 +71,26 @@ def parse(statement: str) -> SchemaItem:
     )
 
 
-def schema_items(vocab: Vocabulary, present_types: set[str]) -> list[SchemaItem]:
-    """The statements of schema.cypher, per-type ones expanded for the types in the graph."""
+def schema_items(vocab: Vocabulary, present_types: set[str], name: str = "schema") -> list[SchemaItem]:
+    """The statements of cypher/<name>.cypher, per-type ones expanded for the types in the graph."""
     with_edge_id = sorted(
         t
         for t in present_types & vocab.types
         if t not in ENGINE_TYPES or "edge_id" in ENGINE_TYPES[t].properties
     )
     items = []
-    for statement in cypher.statements("schema"):
+    for statement in cypher.statements(name):
         if "{{" in statement:
-            items += [parse(render_slots(statement, {"rel_type": t}, vocab, "schema")) for t in with_edge_id]
+            items += [parse(render_slots(statement, {"rel_type": t}, vocab, name)) for t in with_edge_id]
         else:
             items.append(parse(statement))
     return items
+
+
+def apply_schema_file(store, name: str = "schema") -> list[str]:
+    """Apply cypher/<name>.cypher (Neo4j 5 syntax) on the store's dialect; idempotent. The changes made."""
+    present = {row["relationshipType"] for row in store.run("relationship_types")}
+    return store.apply_schema_items(schema_items(store.vocab, present, name))
 
 
 def apply_neo4j(items: list[SchemaItem], execute: Callable[[str], object]) -> list[str]:

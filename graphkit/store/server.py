@@ -31,6 +31,7 @@ import hashlib
 import json
 import logging
 import os
+import signal
 import stat
 import subprocess
 import sys
@@ -50,6 +51,7 @@ LINGER_ENV = "EHR_R1_GRAPH_LINGER"
 DEFAULT_LINGER_S = 300.0
 START_TIMEOUT_ENV = "EHR_R1_GRAPH_START_TIMEOUT"
 DEFAULT_START_TIMEOUT_S = 300.0
+SHUTDOWN_TIMEOUT_S = 600.0  # the final save of a big graph takes a while
 _MAX_SOCKET_PATH = 100  # sun_path holds 108 bytes on Linux, 104 on macOS
 
 # What a crash can lose: with appendfsync everysec every acknowledged write is in the AOF file
@@ -199,12 +201,20 @@ class FalkorServer:
             self._ensure_running()
             return True
 
-    def stop(self) -> bool:
-        """Shut the server down now (saving), whoever is attached. True when one was running."""
+    def stop(self, *, force: bool = False, timeout: float = SHUTDOWN_TIMEOUT_S) -> bool:
+        """Shut the server down now (saving), whoever is attached. True when one was running.
+
+        ``force``: a server that does not finish within ``timeout`` seconds (or does not answer
+        at all) is killed; with AOF on that loses nothing it acknowledged.
+        """
         with self._locked():
+            pid = self._read_state().get("pid")
             running = self._ping()
             if running:
-                self._shutdown()
+                self._shutdown(timeout=timeout, force=force)
+            elif force and _alive(pid) and _is_redis(pid):
+                self._kill(pid)
+                running = True
             for lease in self._lease_files():
                 with contextlib.suppress(FileNotFoundError):
                     lease.unlink()
@@ -329,7 +339,7 @@ class FalkorServer:
                 raise StoreError(
                     "the graph server does not answer on its socket",
                     where=str(self.socket),
-                    fix="stop it with `ehr-r1 graph stop` (or kill the redis-server of this workspace) and retry",
+                    fix="stop it with `ehr-r1 graph stop --force` and retry",
                 ) from exc
             except (redis.exceptions.ConnectionError, OSError):
                 state = self._read_state()
@@ -468,24 +478,42 @@ class FalkorServer:
         interesting = [line for line in lines if "#" in line or "error" in line.lower()]
         return " | ".join((interesting or lines)[-3:])[-300:]
 
-    def _shutdown(self) -> None:
+    def _shutdown(self, timeout: float = SHUTDOWN_TIMEOUT_S, force: bool = False) -> None:
         import redis
 
-        state = self._read_state()
-        pid = state.get("pid")
+        pid = self._read_state().get("pid")
         try:
-            self.client(600.0).shutdown(save=self.persistent, nosave=not self.persistent)
+            self.client(timeout).shutdown(save=self.persistent, nosave=not self.persistent)
+        except redis.exceptions.TimeoutError as exc:
+            if not (force and pid):
+                raise StoreError(
+                    f"the graph server did not stop within {timeout:.0f} s",
+                    where=str(self.socket),
+                    fix="`ehr-r1 graph stop --force` kills it (with AOF on, nothing acknowledged is lost)",
+                ) from exc
+            self._kill(pid)
         except redis.exceptions.ConnectionError:
             pass  # the server closes the connection as it exits
         except redis.exceptions.RedisError as exc:
             raise StoreError(
                 "the graph server refused to shut down", where=str(self.socket), value=str(exc)
             ) from exc
-        deadline = time.monotonic() + 600
+        deadline = time.monotonic() + timeout
         while pid and _alive(pid) and time.monotonic() < deadline:
             time.sleep(0.05)
         self._update_state(pid=None, idle_since=None)
         log.info("graph server stopped: %s", self.data_dir)
+
+    def _kill(self, pid: int) -> None:
+        log.warning("killing the graph server (pid %s) of %s", pid, self.data_dir)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while _alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        with contextlib.suppress(FileNotFoundError):
+            self.socket.unlink()
+        self._update_state(pid=None, idle_since=None)
 
     def _schedule_reaper(self) -> None:
         state = self._read_state()

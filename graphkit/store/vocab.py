@@ -48,6 +48,39 @@ NODE_LABELS: Mapping[str, NodeSpec] = {
     ),
     "Code": NodeSpec("id", {"id": "string", "sab": "string", "code": "string", "name": "string"}),
     "Item": NodeSpec("id", {"id": "string", "table": "string", "code": "string", "name": "string"}),
+    # thinking-graph records (graphkit.thinking, CONTRACTS.md section 8)
+    "Case": NodeSpec(
+        "id",
+        {
+            "id": "string",
+            "task": "string",
+            "sample_id": "string",
+            "graph_hash": "string",
+            "config_hash": "string",
+            "targets": "string[]",
+            "unexplained_targets": "string[]",
+            "n_paths": "int",
+            "thinking_graph": "string",
+        },
+    ),
+    "EdgeRef": NodeSpec(
+        "edge_id",
+        {"edge_id": "string", "src": "string", "dst": "string", "relation": "string", "origin": "string"},
+    ),
+    "AssociationRun": NodeSpec(
+        "id",
+        {
+            "id": "string",
+            "task": "string",
+            "cohort": "string",
+            "cohort_label": "string",
+            "n_samples": "int",
+            "config": "string",
+            "options": "string",
+            "associations": "int",
+            "version": "string",
+        },
+    ),
 }
 
 CONCEPT_RELATION_PROPERTIES: Mapping[str, str] = {
@@ -66,20 +99,32 @@ ENGINE_TYPES: Mapping[str, RelationshipSpec] = {
     "MAPS_TO": RelationshipSpec(
         "Item", "Concept", {"method": "string", "score": "float", "source": "string"}
     ),
+    # mined by graphkit.thinking on training patients (context concept -> target concept)
     "ASSOCIATED_WITH": RelationshipSpec(
         "Concept",
         "Concept",
         {
             "task": "string",
             "support": "int",
-            "lift": "float",
             "confidence": "float",
+            "lift": "float",
+            "source_count": "int",
+            "target_count": "int",
+            "n_samples": "int",
+            "rank": "int",
+            "sab": "string",
             "cohort": "string",
+            "config": "string",
             "source": "string",
             "status": "string",
             "edge_id": "string",
         },
         identity=("edge_id",),
+    ),
+    "USES_EDGE": RelationshipSpec(
+        "Case",
+        "EdgeRef",
+        {"target_cui": "string", "role": "string", "path": "int", "position": "int", "edge_id": "string"},
     ),
 }
 
