@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import subprocess
 import sys
 import textwrap
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import polars as pl
 import pytest
 
 from graphkit.ehr import convert as convert_module
-from graphkit.ehr.convert import convert
+from graphkit.ehr.convert import convert, sort_rows
 from graphkit.ehr.source import open_source, shard_expr, shard_of
 from graphkit.errors import ConfigError, InputError
 from tests.ehr_demo_copy import demo_copy, replace_in_table, write_csv_gz
@@ -181,12 +183,47 @@ def test_gzip_chunks_split_on_records_not_inside_quoted_newlines(demo_dir, tmp_p
     assert open_source(out).scan("radiology").collect().height == 0
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_sort_rows_matches_a_stable_two_column_sort(seed):
+    rng = random.Random(seed)
+    n = 2000
+    base = datetime(2150, 1, 1)
+    subjects = [rng.choice([10000032, 10000033, 19999999, 7]) for _ in range(n)]
+    times = [None if rng.random() < 0.1 else base + timedelta(hours=rng.randrange(50)) for _ in range(n)]
+    frame = pl.DataFrame({"subject_id": subjects, "t": times, "row": range(n)})
+    expected = frame.sort(["subject_id", "t"], nulls_last=True, maintain_order=True)
+    assert sort_rows(frame, "subject_id", "t").equals(expected)  # packed-key path
+    assert sort_rows(expected, "subject_id", "t").equals(expected)  # already sorted
+    odd = frame.with_columns(
+        pl.when(pl.col("row") == 5)
+        .then(pl.lit(datetime(2150, 1, 1, 0, 0, 0, 1)))
+        .otherwise(pl.col("t"))
+        .alias("t")
+    )
+    assert sort_rows(odd, "subject_id", "t").equals(
+        odd.sort(["subject_id", "t"], nulls_last=True, maintain_order=True)
+    )
+    early = frame.with_columns(
+        pl.when(pl.col("row") == 9).then(pl.lit(datetime(1901, 1, 1))).otherwise("t").alias("t")
+    )
+    assert sort_rows(early, "subject_id", "t").equals(
+        early.sort(["subject_id", "t"], nulls_last=True, maintain_order=True)
+    )
+    days = frame.with_columns(pl.col("t").dt.date())
+    assert sort_rows(days, "subject_id", "t").equals(
+        days.sort(["subject_id", "t"], nulls_last=True, maintain_order=True)
+    )
+    only = frame.drop("t")
+    assert sort_rows(only, "subject_id").equals(only.sort("subject_id", maintain_order=True))
+
+
 def test_last_record_end():
     cut = convert_module._last_record_end
     assert cut(b"a,b\n1,2\n3,") == 8
     assert cut(b'1,"x\ny"\n2,"p\nq') == 8  # the last newline is inside an open quote
     assert cut(b'1,"a ""b""\n c"\n') == 15
     assert cut(b'1,"open\nstill open') == 0
+    assert cut(b'still quoted\n" end\n2,x', odd_quotes=True) == 19  # started inside a quoted field
 
 
 def test_cli_convert_default_out_in_workspace(cli, demo_dir, workspace_dir):
@@ -205,7 +242,7 @@ def test_cli_convert_default_out_in_workspace(cli, demo_dir, workspace_dir):
 _CHILD = textwrap.dedent(
     """
     import sys
-    from graphkit.ehr.convert import convert
+    from graphkit.ehr.convert import convert, sort_rows
 
     class Announce:
         # prints one line per step so the parent can kill at a chosen moment
