@@ -1,8 +1,8 @@
 """One chunk of synthetic patients, every table, in MIMIC-IV's schema.
 
-Chunks are generated in order with their own random stream (seed, chunk index), so a cohort is
-byte-identical for the same patient count and seed, and the first N patients of a larger cohort
-are the same patients as a cohort of N (up to the chunk they end in).
+Chunks are generated in order, each with its own random stream (seed, chunk index), and ids are
+counted on from chunk to chunk: a cohort is byte-identical for the same patient count and seed,
+and its first k * CHUNK_PATIENTS patients are exactly the cohort of k * CHUNK_PATIENTS patients.
 """
 
 from __future__ import annotations

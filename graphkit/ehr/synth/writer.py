@@ -6,8 +6,8 @@ carry no timestamp, so the bytes depend only on the content and the compressor (
 installed, else zlib: the same installation always writes the same bytes, and the decompressed
 text is the same everywhere). Encoding runs on worker threads (polars, zlib and isal release the
 GIL) while the next chunk is generated.
-parquet: each chunk is written as a part file, and the parts of a table are streamed into one
-file at the end.
+parquet: each chunk is staged as an uncompressed Arrow IPC part (about a memory copy), and the
+parts of a table are streamed into one zstd parquet file at the end (one compression pass).
 """
 
 from __future__ import annotations
@@ -85,10 +85,12 @@ class CohortWriter:
             if self.format == "csv.gz":
                 self._pending.append((name, self._pool.submit(_csv_gzip, frame, False)))
             else:
-                part = self.root / ".parts" / name / f"part-{len(self._parts[name]):05d}.parquet"
+                part = self.root / ".parts" / name / f"part-{len(self._parts[name]):05d}.arrow"
                 part.parent.mkdir(parents=True, exist_ok=True)
                 self._parts[name].append(part)
-                self._pending.append((name, self._pool.submit(frame.write_parquet, part, compression="zstd")))
+                self._pending.append(
+                    (name, self._pool.submit(frame.write_ipc, part, compression="uncompressed"))
+                )
 
     def flush(self) -> None:
         for name, future in self._pending:
@@ -108,7 +110,7 @@ class CohortWriter:
             spec = self.schema.table(name)
             target = self.path(spec)
             if parts:
-                pl.scan_parquet(parts).sink_parquet(target, compression="zstd", maintain_order=True)
+                pl.scan_ipc(parts).sink_parquet(target, compression="zstd", maintain_order=True)
             else:
                 pl.DataFrame(schema=spec.polars_schema()).write_parquet(target, compression="zstd")
             if progress:
