@@ -20,6 +20,9 @@ Samples = Annotated[list[Path], typer.Option(
 Thinking = Annotated[list[Path], typer.Option(
     "--thinking", help="Thinking graphs: JSONL files or directories, one graph (CONTRACTS.md section 8) per line.",
     show_default=False)]
+Links = Annotated[list[Path], typer.Option(
+    "--links", help="Item links (parquet/JSONL rows key, cui): which graph targets stand for which gold item.",
+    show_default=False)]
 Splits = Annotated[list[str], typer.Option("--split", help="Sample splits to use (repeatable).", show_default=False)]
 VerbalizerKind = Annotated[str, typer.Option(
     "--verbalizer", help="template (offline, deterministic), openai (any OpenAI-compatible endpoint) or vllm (GPU).")]
@@ -48,8 +51,8 @@ def _verbalizer(kind: str, model: str | None, base_url: str | None, allow_remote
             "knowledge": not no_knowledge, "params": {**DEFAULT_PARAMS, **parse_params(params)}, **more}
 
 
-def _config(ctx: typer.Context, *, samples: list[Path] | None, thinking: list[Path] | None, out: Path | None,
-            cache: Path | None, no_cache: bool, verbalizer: dict, **values):
+def _config(ctx: typer.Context, *, samples: list[Path] | None, thinking: list[Path] | None, links: list[Path] | None,
+            out: Path | None, cache: Path | None, no_cache: bool, verbalizer: dict, **values):
     from generators.config import load_config
 
     ws = workspace(ctx)
@@ -57,6 +60,7 @@ def _config(ctx: typer.Context, *, samples: list[Path] | None, thinking: list[Pa
     return load_config({
         "samples": samples or [ws.bench / "samples"],
         "thinking": thinking or [],
+        "links": links or [],
         "out": out or ws.datasets / "ehr-ins",
         "cache": (cache or ws.cache / "generate" / "responses.sqlite") if use_cache else None,
         "verbalizer": verbalizer,
@@ -69,6 +73,7 @@ def cases(
     ctx: typer.Context,
     samples: Samples = None,
     thinking: Thinking = None,
+    links: Links = None,
     out: Annotated[Path, typer.Option("--out", "-o", help="Output directory (default <workspace>/datasets/ehr-ins).",
                                       show_default=False)] = None,
     tasks: Annotated[list[str], typer.Option("--task", "-t", help="Only these tasks (repeatable).", show_default=False)] = None,
@@ -130,7 +135,7 @@ def cases(
         rps=rps, max_retries=max_retries, timeout=timeout, backoff=backoff, tensor_parallel_size=tensor_parallel_size,
         gpu_memory_utilization=gpu_memory_utilization, max_model_len=max_model_len, batch_size=batch_size,
         chat_template_kwargs=parse_params(chat_template_kwargs))
-    config = _config(ctx, samples=samples, thinking=thinking, out=out, cache=cache, no_cache=no_cache,
+    config = _config(ctx, samples=samples, thinking=thinking, links=links, out=out, cache=cache, no_cache=no_cache,
                      verbalizer=settings, splits=splits, tasks=tasks, kinds=kinds, limit=limit, format=fmt,
                      system_prompt=system_prompt or None,
                      filters={"min_recall": min_recall, "extra_leak_patterns": leak_patterns or [], "judge": judge})
@@ -172,6 +177,7 @@ def preview(
     task: Annotated[str, typer.Option("--task", "-t", help="The task to preview (e.g. diagnoses_ccs).")],
     samples: Samples = None,
     thinking: Thinking = None,
+    links: Links = None,
     sample_id: Annotated[str, typer.Option("--sample-id", help="This sample (default: the first with a thinking graph).",
                                            show_default=False)] = None,
     splits: Splits = None,
@@ -190,7 +196,7 @@ def preview(
     from generators.preview import preview as run_preview
 
     settings = _verbalizer(verbalizer, model, base_url, allow_remote, api_key_env, params, no_knowledge)
-    config = _config(ctx, samples=samples, thinking=thinking, out=None, cache=cache, no_cache=no_cache,
+    config = _config(ctx, samples=samples, thinking=thinking, links=links, out=None, cache=cache, no_cache=no_cache,
                      verbalizer=settings, splits=splits or None)
     result = run_preview(config, task, sample_id)
     verdicts = [{"keep": v.keep, "reason": v.reason, "detail": v.detail} for v in result.verdicts]

@@ -79,6 +79,7 @@ class FilterSettings(_Strict):
 class GenerateConfig(_Strict):
     samples: list[Path] = Field(min_length=1)
     thinking: list[Path] = Field(default_factory=list)
+    links: list[Path] = Field(default_factory=list)  # item key -> CUI rows: which targets stand for which gold item
     out: Path
     tasks: list[str] | None = None
     splits: list[str] | None = Field(default_factory=lambda: ["train"])  # None: every split

@@ -1,8 +1,14 @@
 """What a case is made from: EHR-Bench sample rows (CONTRACTS.md section 5) and thinking graphs (section 8).
 
 Sample rows come from parquet or JSONL files (or directories of them); thinking graphs from JSONL
-files of the section-8 JSON, one graph per line, matched to samples by ``sample_id``. Only the
-columns a case needs are read, and a shard's record texts are read only for that shard's samples.
+files of ``ThinkingGraph.to_json`` lines, matched to samples by ``sample_id``. Only the columns a
+case needs are read, and a shard's record texts are read only for that shard's samples.
+
+Which target concepts of a graph stand for which gold item: a target whose name is the item, or
+(with item links, key -> CUI, as ``graphkit.thinking.store_io.load_item_links`` gives them) the
+concepts of the sample's ``target_items`` named like the item. With links, a concept also knows
+the names its ``context_items`` carry in the record (a lab concept "Aspartate aminotransferase
+measurement" appears there as "Asparate Aminotransferase (AST)").
 """
 
 from __future__ import annotations
@@ -11,16 +17,17 @@ import hashlib
 import json
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from graphkit.errors import ConfigError, InputError
+from graphkit.thinking.model import ThinkingGraph
 
 log = logging.getLogger(__name__)
 
 SAMPLE_COLUMNS = ("id", "task", "split", "input", "instruction", "output", "label", "output_type")
-OPTIONAL_SAMPLE_COLUMNS = ("family", "task_version", "subject_id", "hadm_id")
+OPTIONAL_SAMPLE_COLUMNS = ("family", "task_version", "subject_id", "hadm_id", "context_items", "target_items")
 OUTPUT_TYPES = ("set", "binary", "class")
 
 
@@ -30,7 +37,9 @@ class CaseInput:
 
     index: int  # position in the sample files; the order cases are written in
     sample: Mapping[str, Any]
-    thinking: Mapping[str, Any] | None = None
+    thinking: ThinkingGraph | None = None
+    gold_targets: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # gold item -> target cuis
+    item_names: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # cui -> names of its context items
 
     @property
     def id(self) -> str:
@@ -77,7 +86,7 @@ class CaseInput:
 
     @property
     def graph_hash(self) -> str:
-        return str((self.thinking or {}).get("graph_hash") or "")
+        return self.thinking.graph_hash if self.thinking is not None else ""
 
 
 def shard_of_id(sample_id: str, n_shards: int) -> int:
@@ -127,6 +136,10 @@ def sample_files(paths: Sequence[Path]) -> list[Path]:
 
 def thinking_files(paths: Sequence[Path]) -> list[Path]:
     return _files(paths, (".jsonl", ".jsonl.gz"), "thinking-graph", "--thinking")
+
+
+def link_files(paths: Sequence[Path]) -> list[Path]:
+    return _files(paths, (".parquet", ".jsonl"), "item-link", "--links")
 
 
 def _jsonl_rows(path: Path) -> Iterator[dict[str, Any]]:
@@ -235,18 +248,11 @@ def _check_sample(row: Mapping[str, Any]) -> None:
                          fix="rebuild the samples with the bench builder")
 
 
-def _graph_dict(graph: Any) -> dict[str, Any]:
-    """A section-8 thinking graph as its JSON dict (objects with ``to_dict`` are accepted too)."""
-    if hasattr(graph, "to_dict"):
-        graph = graph.to_dict()
-    return dict(graph)
-
-
-def read_thinking(paths: Sequence[Path], sample_ids: set[str] | None = None) -> dict[str, dict[str, Any]]:
-    """sample_id -> thinking graph dict, for the wanted samples (all when ``sample_ids`` is None)."""
+def read_thinking(paths: Sequence[Path], sample_ids: set[str] | None = None) -> dict[str, ThinkingGraph]:
+    """sample_id -> thinking graph, validated, for the wanted samples (all when ``sample_ids`` is None)."""
     import gzip
 
-    graphs: dict[str, dict[str, Any]] = {}
+    graphs: dict[str, ThinkingGraph] = {}
     for file in thinking_files(paths):
         opener = gzip.open if file.name.endswith(".gz") else open
         with opener(file, "rt", encoding="utf-8") as handle:
@@ -254,23 +260,75 @@ def read_thinking(paths: Sequence[Path], sample_ids: set[str] | None = None) -> 
                 if not line.strip():
                     continue
                 try:
-                    graph = json.loads(line)
+                    data = json.loads(line)
                 except json.JSONDecodeError as exc:
                     raise InputError(f"not valid JSON ({exc.msg})", where=f"{file} line {number}",
                                      fix="regenerate the thinking graphs") from None
-                if not isinstance(graph, dict) or "sample_id" not in graph or "nodes" not in graph:
-                    raise InputError("not a thinking graph (needs sample_id, nodes, edges, paths)",
-                                     where=f"{file} line {number}", fix="write thinking graphs as CONTRACTS.md section 8")
-                sample_id = str(graph["sample_id"])
-                if sample_ids is None or sample_id in sample_ids:
-                    graphs[sample_id] = _graph_dict(graph)
+                if not isinstance(data, dict) or "sample_id" not in data:
+                    raise InputError("not a thinking graph", where=f"{file} line {number}",
+                                     fix="write thinking graphs with ThinkingGraph.to_json (CONTRACTS.md section 8)")
+                if sample_ids is None or str(data["sample_id"]) in sample_ids:
+                    graphs[str(data["sample_id"])] = ThinkingGraph.from_dict(data)
     return graphs
 
 
-def case_inputs(rows: Sequence[Mapping[str, Any]], graphs: Mapping[str, Any]) -> list[CaseInput]:
+def read_links(paths: Sequence[Path]) -> dict[str, set[str]]:
+    """Item key -> concepts, from parquet or JSONL rows with columns ``key`` and ``cui``."""
+    import polars as pl
+
+    links: dict[str, set[str]] = {}
+    for file in link_files(paths):
+        frame = pl.read_parquet(file) if file.name.endswith(".parquet") else pl.read_ndjson(file)
+        if not {"key", "cui"} <= set(frame.columns):
+            raise InputError("item links need the columns key and cui", where=str(file), value=frame.columns,
+                             fix="export them with graphkit.thinking.store_io.load_item_links(store)")
+        for key, cui in frame.select(pl.col("key").cast(pl.String), pl.col("cui").cast(pl.String)).iter_rows():
+            links.setdefault(key, set()).add(cui)
+    return links
+
+
+def _norm(text: str) -> str:
+    return " ".join(str(text).lower().split())
+
+
+def gold_targets(sample: Mapping[str, Any], graph: ThinkingGraph, links: Mapping[str, set[str]] | None = None
+                 ) -> dict[str, tuple[str, ...]]:
+    """gold item -> the graph's target concepts that stand for it (see the module docstring)."""
+    targets = {node.cui: _norm(node.name) for node in graph.nodes if node.role == "target"}
+    items = sample.get("target_items") or []
+    label = sample["label"]
+    found = {}
+    for item in ([label] if isinstance(label, str) else [str(x) for x in label]):
+        wanted = _norm(item)
+        cuis = {cui for cui, name in targets.items() if name == wanted}
+        if links:
+            for target_item in items:
+                if _norm(target_item.get("name") or "") == wanted:
+                    cuis |= links.get(str(target_item.get("key")), set()) & targets.keys()
+        found[item] = tuple(sorted(cuis))
+    return found
+
+
+def item_names(sample: Mapping[str, Any], graph: ThinkingGraph, links: Mapping[str, set[str]]) -> dict[str, tuple[str, ...]]:
+    """cui -> the names of the sample's context items linked to it."""
+    cuis = {node.cui for node in graph.nodes}
+    names: dict[str, dict[str, None]] = {}
+    for item in sample.get("context_items") or []:
+        for cui in links.get(str(item.get("key")), set()) & cuis:
+            if item.get("name"):
+                names.setdefault(cui, {})[str(item["name"])] = None
+    return {cui: tuple(found) for cui, found in names.items()}
+
+
+def case_inputs(rows: Sequence[Mapping[str, Any]], graphs: Mapping[str, ThinkingGraph],
+                links: Mapping[str, set[str]] | None = None) -> list[CaseInput]:
     inputs = []
     for row in rows:
         graph = graphs.get(row["id"])
         sample = {k: v for k, v in row.items() if k != "_index"}
-        inputs.append(CaseInput(row["_index"], sample, _graph_dict(graph) if graph is not None else None))
+        if graph is None:
+            inputs.append(CaseInput(row["_index"], sample))
+            continue
+        inputs.append(CaseInput(row["_index"], sample, graph, gold_targets(sample, graph, links),
+                                item_names(sample, graph, links) if links else {}))
     return inputs

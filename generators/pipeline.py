@@ -33,6 +33,8 @@ from generators.filters import FilterChain, RederiveFilter, Verdict
 from generators.inputs import (
     CaseInput,
     case_inputs,
+    link_files,
+    read_links,
     read_samples,
     read_thinking,
     sample_files,
@@ -85,9 +87,11 @@ class RunReport:
 
 
 def _thinking_hash(config: GenerateConfig) -> str | None:
+    """Hash of what comes from the graph (thinking graphs, item links): it may change under curation."""
     if not config.thinking:
         return None
-    return config_hash(sorted(file_hash(path) for path in thinking_files(config.thinking)))
+    files = thinking_files(config.thinking) + (link_files(config.links) if config.links else [])
+    return config_hash(sorted(file_hash(path) for path in files))
 
 
 def _manifest(config: GenerateConfig, n_shards: int, verbalizer: Verbalizer, filters: FilterChain) -> dict[str, Any]:
@@ -375,7 +379,7 @@ async def _run_shard(config: GenerateConfig, verbalizer: Verbalizer, filters: Fi
     todo_rows = [row for row in rows if row["id"] not in done]
     ids = {row["id"] for row in todo_rows}
     graphs = read_thinking(config.thinking, ids) if config.thinking and ids else {}
-    todo = case_inputs(todo_rows, graphs)
+    todo = case_inputs(todo_rows, graphs, read_links(config.links) if config.links and graphs else None)
     if not config.thinking and REASONING in config.kinds and verbalizer.needs_paths:
         log.warning("no thinking graphs given (--thinking): reasoning tasks get direct cases only")
     handle = progress.start(f"shard {index}/{count}", len(rows))

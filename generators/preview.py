@@ -10,7 +10,7 @@ from generators.cache import ResponseCache
 from generators.cases import direct_case, reasoning_case
 from generators.config import GenerateConfig
 from generators.filters import Verdict
-from generators.inputs import CaseInput, case_inputs, read_samples, read_thinking
+from generators.inputs import CaseInput, case_inputs, read_links, read_samples, read_thinking
 from generators.pipeline import build_filters
 from generators.prompt import has_paths, strip_think
 from generators.verbalizers import build_verbalizer
@@ -36,7 +36,7 @@ def preview(config: GenerateConfig, task: str, sample_id: str | None = None) -> 
         raise InputError("no sample to preview", where=where, value=config.splits or "any split",
                          fix="check --task / --sample-id against the samples, or pass --split")
     graphs = read_thinking(config.thinking, {row["id"] for row in rows}) if config.thinking else {}
-    inputs = case_inputs(rows, graphs)
+    inputs = case_inputs(rows, graphs, read_links(config.links) if config.links and graphs else None)
     # prefer a sample that has a thinking graph, so the preview shows a reasoning case when one can exist
     case = next((c for c in inputs if has_paths(c.thinking)), inputs[0])
     return asyncio.run(_preview(config, case))

@@ -12,9 +12,10 @@ one its published script runs), for samples without a thinking graph.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+
+from graphkit.thinking.model import Step, ThinkingGraph
 
 SECTIONS = ("Extraction", "Reasoning", "Final Results")
 RULE = "=" * 40
@@ -96,100 +97,49 @@ def relation_phrase(relation: str) -> str:
     return " ".join(words)
 
 
-def _node_names(graph: Mapping[str, Any]) -> dict[str, str]:
-    return {node["cui"]: node.get("name") or node["cui"] for node in graph.get("nodes", [])}
+def node_names(graph: ThinkingGraph) -> dict[str, str]:
+    return {node.cui: node.name or node.cui for node in graph.nodes}
 
 
-@dataclass(frozen=True)
-class Hop:
-    """One step of a path as walked from evidence towards the target."""
-
-    start: str  # name of the concept the walk is at
-    end: str  # name of the concept the walk moves to
-    relation: str  # the stored relationship type
-    forward: bool  # True when the stored edge points start -> end
-    origin: str  # "umls" | "association" | "curator"
-    edge_id: str
-    start_cui: str
-    end_cui: str
-
-    @property
-    def fact(self) -> str:
-        """The edge as a statement in its stored direction ("metformin may treat diabetes")."""
-        subject, obj = (self.start, self.end) if self.forward else (self.end, self.start)
-        return f"{subject} {relation_phrase(self.relation)} {obj}"
+def fact(step: Step, names: Mapping[str, str]) -> str:
+    """The edge of a step as a statement in its stored direction ("COPD may be treated by albuterol")."""
+    edge = step.edge
+    return f"{names.get(edge.source, edge.source)} {relation_phrase(edge.relation)} {names.get(edge.target, edge.target)}"
 
 
-def path_hops(graph: Mapping[str, Any], target: str, edge_ids: Sequence[str]) -> list[Hop]:
-    """The hops of one path of ``graph`` ending at ``target``, walked from its evidence end.
-
-    A path is an edge list between an evidence concept and the target (either order is accepted:
-    the walk is the one that ends at the target). Each edge may be walked along or against its
-    stored direction, which is kept: this is what a flattened, undirected path would lose.
-    """
-    edges = {edge["edge_id"]: edge for edge in graph.get("edges", [])}
-    chain = [edges[edge_id] for edge_id in edge_ids if edge_id in edges]
-    if len(chain) != len(edge_ids) or not chain:
-        return []
-    names = _node_names(graph)
-    for ordered in (chain, chain[::-1]):
-        walk = _walk(ordered, target)
-        if walk is not None:
-            return [Hop(names.get(a, a), names.get(b, b), edge["relation"], forward, edge.get("origin", "umls"),
-                        edge["edge_id"], a, b) for a, b, forward, edge in walk]
-    return []
-
-
-def _walk(chain: Sequence[Mapping[str, Any]], target: str) -> list[tuple[str, str, bool, Mapping[str, Any]]] | None:
-    """(from, to, forward, edge) per edge when ``chain`` is a connected walk ending at ``target``."""
-    last = chain[-1]
-    if target not in (last["source"], last["target"]):
-        return None
-    here = target
-    steps = []
-    for edge in reversed(chain):  # walk back from the target, then flip
-        if edge["target"] == here:
-            steps.append((edge["source"], here, True, edge))
-            here = edge["source"]
-        elif edge["source"] == here:
-            steps.append((edge["target"], here, False, edge))
-            here = edge["target"]
-        else:
-            return None
-    return steps[::-1]
-
-
-def path_line(hops: Sequence[Hop]) -> str:
+def path_line(steps: Sequence[Step], names: Mapping[str, str]) -> str:
     """``heparin -[MAY_PREVENT]-> thrombosis <-[ISA]- deep vein thrombosis``: names, types, directions."""
-    if not hops:
+    if not steps:
         return ""
-    parts = [hops[0].start]
-    for hop in hops:
-        parts.append(f"-[{hop.relation}]->" if hop.forward else f"<-[{hop.relation}]-")
-        parts.append(hop.end)
+    parts = [names.get(steps[0].start, steps[0].start)]
+    for step in steps:
+        relation = step.edge.relation
+        parts.append(f"-[{relation}]->" if step.forward else f"<-[{relation}]-")
+        parts.append(names.get(step.end, step.end))
     return " ".join(parts)
 
 
-def knowledge_lines(graph: Mapping[str, Any] | None) -> list[str]:
-    """One line per path of the thinking graph, targets in node order, paths in stored order."""
-    if not graph:
+def walks(graph: ThinkingGraph) -> Iterator[tuple[str, list[Step]]]:
+    """``(target, steps)`` of every path, as walked from evidence to target; targets in node order."""
+    ordered = [cui for cui in graph.targets if cui in graph.paths]
+    for target in ordered + sorted(set(graph.paths) - set(ordered)):
+        for index in range(len(graph.paths[target])):
+            yield target, graph.steps(target, index)
+
+
+def knowledge_lines(graph: ThinkingGraph | None) -> list[str]:
+    """One line per distinct path of the thinking graph."""
+    if graph is None:
         return []
-    lines = []
-    target_order = [node["cui"] for node in graph.get("nodes", []) if node.get("role") == "target"]
-    paths = graph.get("paths", {})
-    for target in target_order + sorted(set(paths) - set(target_order)):
-        for edge_ids in paths.get(target, []):
-            line = path_line(path_hops(graph, target, edge_ids))
-            if line and line not in lines:
-                lines.append(line)
-    return lines
+    names = node_names(graph)
+    return list(dict.fromkeys(line for _, steps in walks(graph) if (line := path_line(steps, names))))
 
 
-def has_paths(graph: Mapping[str, Any] | None) -> bool:
-    return bool(graph) and any(paths for paths in graph.get("paths", {}).values())
+def has_paths(graph: ThinkingGraph | None) -> bool:
+    return graph is not None and any(graph.paths.values())
 
 
-def render_prompt(record: str, instruction: str, gold_items: Sequence[str], graph: Mapping[str, Any] | None,
+def render_prompt(record: str, instruction: str, gold_items: Sequence[str], graph: ThinkingGraph | None,
                   *, knowledge: bool = True) -> str:
     """The reference-shaped request for one sample (knowledge from ``graph`` when ``knowledge``)."""
     lines = knowledge_lines(graph) if knowledge else []

@@ -25,8 +25,8 @@ from tests.generators_data import (
 SYSTEM = "You are a helpful assistant."
 
 
-def config(samples: Path, thinking: Path, out: Path, **values):
-    return load_config({"samples": [samples], "thinking": [thinking], "out": out, **values})
+def config(samples: Path, thinking: Path, links: Path, out: Path, **values):
+    return load_config({"samples": [samples], "thinking": [thinking], "links": [links], "out": out, **values})
 
 
 def read_jsonl(path: Path) -> list[dict]:
@@ -34,7 +34,7 @@ def read_jsonl(path: Path) -> list[dict]:
 
 
 @pytest.fixture(scope="module")
-def inputs(tmp_path_factory) -> tuple[Path, Path]:
+def inputs(tmp_path_factory) -> tuple[Path, Path, Path]:
     return standard_inputs(tmp_path_factory.mktemp("inputs"))
 
 
@@ -148,7 +148,7 @@ def test_settings_or_samples_changed_need_overwrite(inputs, single, tmp_path):
 
 
 def test_only_samples_regenerates_after_the_graphs_changed(inputs, single, tmp_path):
-    samples, thinking = inputs
+    samples, thinking, links = inputs
     out = tmp_path / "out"
     shutil.copytree(single[0], out)
     # a curator's edit explains the partial sample's remaining gold items: new graph for it
@@ -161,12 +161,12 @@ def test_only_samples_regenerates_after_the_graphs_changed(inputs, single, tmp_p
                 graph["nodes"].append({"cui": cui, "name": name, "semantic_type": "Disease", "role": "target"})
                 graph["edges"].append({"edge_id": f"e-new-{number}", "source": "C0023890", "target": cui,
                                        "relation": "ASSOCIATED_WITH", "rela": "", "sab": "", "origin": "curator"})
-                graph["paths"][cui] = [["e-ast-cirr", f"e-new-{number}"]]
+                graph["paths"][cui] = [["e-ast-liver", "e-cirr-liver", f"e-new-{number}"]]
     changed = tmp_path / "thinking.jsonl"
     changed.write_text("".join(json.dumps(g) + "\n" for g in graphs))
     with pytest.raises(ConfigError, match="thinking graphs changed"):
-        generate_cases(config(samples, changed, out))
-    report = generate_cases(config(samples, changed, out), only={"s-partial"})
+        generate_cases(config(samples, changed, links, out))
+    report = generate_cases(config(samples, changed, links, out), only={"s-partial"})
     cases = read_jsonl(out / "cases.jsonl")
     assert [c["id"] for c in cases] == ["s-kept:reasoning", "s-kept:direct", "s-partial:reasoning", "s-partial:direct",
                                         "s-nograph:direct", "s-risk:direct"]
@@ -191,23 +191,23 @@ def test_parquet_direct_only_limit_and_splits(inputs, tmp_path):
 
 def test_bad_inputs_are_one_line_errors(tmp_path, inputs):
     with pytest.raises(InputError, match="no such file"):
-        generate_cases(config(tmp_path / "nope.jsonl", inputs[1], tmp_path / "out"))
+        generate_cases(config(tmp_path / "nope.jsonl", *inputs[1:], tmp_path / "out"))
     broken = tmp_path / "broken.jsonl"
     broken.write_text(json.dumps({"id": "x", "task": "diagnoses_icd", "split": "train"}) + "\n")
     with pytest.raises(InputError, match="lack column 'input'"):
-        generate_cases(config(broken, inputs[1], tmp_path / "out"))
+        generate_cases(config(broken, *inputs[1:], tmp_path / "out"))
     unknown = tmp_path / "unknown.jsonl"
     row = json.loads(inputs[0].read_text().splitlines()[0])
     unknown.write_text(json.dumps({**row, "task": "no_such_task"}) + "\n")
     with pytest.raises(InputError, match="unknown task"):
-        generate_cases(config(unknown, inputs[1], tmp_path / "out2"))
+        generate_cases(config(unknown, *inputs[1:], tmp_path / "out2"))
     with pytest.raises(InputError, match="nothing to regenerate|no cases here"):
         generate_cases(config(*inputs, tmp_path / "fresh"), only={"s-kept"})
 
 
 def test_thinking_graph_without_paths_is_no_graph(tmp_path, inputs):
-    samples, _ = inputs
+    samples, _, links = inputs
     thinking = tmp_path / "thinking.jsonl"
     thinking.write_text(json.dumps({**thinking_graph("s-kept"), "paths": {}}) + "\n")
-    report = generate_cases(config(samples, thinking, tmp_path / "out"))
+    report = generate_cases(config(samples, thinking, links, tmp_path / "out"))
     assert report.card["tasks"]["diagnoses_icd"]["outcomes"] == {"no_thinking_graph": 3}

@@ -144,7 +144,7 @@ def test_concurrency_is_bounded_and_the_rate_limited():
 
 
 def test_cases_from_a_compliant_model_pass_and_count_their_tokens(tmp_path):
-    samples, thinking = many_inputs(tmp_path / "in", 6)
+    samples, thinking, _ = many_inputs(tmp_path / "in", 6)
     with MockOpenAIServer(compliant_responder, model="m") as server:
         report = generate_cases(config(tmp_path, server, samples, thinking))
     cases = read_jsonl(tmp_path / "out" / "cases.jsonl")
@@ -173,7 +173,7 @@ def test_malformed_model_output_is_rejected_with_its_reason(tmp_path):
         prompt = body["messages"][-1]["content"]
         return outputs[f"m-{sample_number(prompt):04d}"]
 
-    samples, thinking = many_inputs(tmp_path / "in", 5)
+    samples, thinking, _ = many_inputs(tmp_path / "in", 5)
     with MockOpenAIServer(responder, model="m") as server:
         report = generate_cases(config(tmp_path, server, samples, thinking))
     rejected = {row["sample_id"]: row["reason"] for row in read_jsonl(tmp_path / "out" / "rejected.jsonl")}
@@ -187,7 +187,7 @@ def test_malformed_model_output_is_rejected_with_its_reason(tmp_path):
 
 
 def test_n_candidates_keep_the_first_that_passes(tmp_path):
-    samples, thinking = many_inputs(tmp_path / "in", 1)
+    samples, thinking, _ = many_inputs(tmp_path / "in", 1)
     answers = iter(["junk", well_formed([CIRRHOSIS, COPD])])
 
     def responder(body):
@@ -201,7 +201,7 @@ def test_n_candidates_keep_the_first_that_passes(tmp_path):
 
 
 def test_permanent_rejections_are_recorded_and_the_run_completes(tmp_path):
-    samples, thinking = many_inputs(tmp_path / "in", 3)
+    samples, thinking, _ = many_inputs(tmp_path / "in", 3)
     with MockOpenAIServer(compliant_responder, model="m",
                           fault=lambda n, body: Fault("status", 413) if "- n: 1\n" in body["messages"][-1]["content"] + "\n" else None) as server:
         report = generate_cases(config(tmp_path, server, samples, thinking))
@@ -210,7 +210,7 @@ def test_permanent_rejections_are_recorded_and_the_run_completes(tmp_path):
 
 
 def test_failed_samples_are_retried_by_the_next_run(tmp_path):
-    samples, thinking = many_inputs(tmp_path / "in", 4)
+    samples, thinking, _ = many_inputs(tmp_path / "in", 4)
     hang = lambda n, body: Fault("hang", seconds=3) if "- n: 2\n" in body["messages"][-1]["content"] + "\n" else None  # noqa: E731
     with MockOpenAIServer(compliant_responder, model="m", fault=hang) as server:
         with pytest.raises(EndpointError) as error:
@@ -224,7 +224,7 @@ def test_failed_samples_are_retried_by_the_next_run(tmp_path):
 
 
 def test_the_judge_rederives_the_answer_blind(tmp_path):
-    samples, thinking = many_inputs(tmp_path / "in", 4)
+    samples, thinking, _ = many_inputs(tmp_path / "in", 4)
 
     def verbalizer(body):
         prompt = body["messages"][-1]["content"]
@@ -258,7 +258,7 @@ main()
 
 def test_kill_and_resume_lose_nothing_and_duplicate_nothing(tmp_path):
     n = 40
-    samples, thinking = many_inputs(tmp_path / "in", n)
+    samples, thinking, _ = many_inputs(tmp_path / "in", n)
     out = tmp_path / "out"
     with MockOpenAIServer(compliant_responder, model="m", latency=0.1) as server:
         args = [sys.executable, "-c", KILL_SCRIPT, "-w", str(tmp_path / "ws"), "generate", "cases",

@@ -2,47 +2,43 @@
 
 from __future__ import annotations
 
-import copy
-
 from generators.prompt import (
     SECTIONS,
+    fact,
     knowledge_lines,
-    path_hops,
+    node_names,
+    prompt_gold,
     relation_phrase,
     render_judge_prompt,
     render_prompt,
     split_sections,
     strip_think,
 )
-from tests.generators_data import CIRRHOSIS, COPD, INSTRUCTION, PORTAL, thinking_graph
+from graphkit.thinking.model import ThinkingGraph
+from tests.generators_data import CIRRHOSIS, COPD, COPD_CUI, INSTRUCTION, PORTAL, thinking_graph
+
+
+def graph() -> ThinkingGraph:
+    return ThinkingGraph.from_dict(thinking_graph("s"))
 
 
 def test_knowledge_lines_keep_relation_names_and_stored_direction():
-    lines = knowledge_lines(thinking_graph("s"))
-    assert lines == [
-        f"Aspartate aminotransferase measurement -[ASSOCIATED_WITH]-> {CIRRHOSIS}",
-        f"Aspartate aminotransferase measurement -[ASSOCIATED_WITH]-> {CIRRHOSIS} -[CAUSE_OF]-> {PORTAL}",
-        # stored (COPD)-[MAY_BE_TREATED_BY]->(albuterol), walked from the evidence: the arrow points back
-        f"Albuterol <-[MAY_BE_TREATED_BY]- {COPD}",
-        f"Ipratropium Bromide -[ISA]-> Bronchodilator Agents -[MAY_TREAT]-> {COPD}",
+    assert knowledge_lines(graph()) == [
+        # stored (cirrhosis)-[ISA]->(liver disease), walked from the evidence: the arrow points back
+        "Aspartate aminotransferase measurement -[FINDING_OF]-> Liver disease <-[ISA]- Liver Cirrhosis",
+        "Aspartate aminotransferase measurement -[FINDING_OF]-> Liver disease <-[ISA]- Liver Cirrhosis "
+        f"-[CAUSE_OF]-> {PORTAL}",
+        "Albuterol <-[MAY_BE_TREATED_BY]- Chronic Obstructive Airway Disease",
+        "Ipratropium Bromide -[ISA]-> Bronchodilator Agents -[MAY_TREAT]-> Chronic Obstructive Airway Disease",
     ]
+    assert knowledge_lines(None) == []
 
 
-def test_a_path_listed_target_first_reads_the_same():
-    graph = thinking_graph("s")
-    reversed_graph = copy.deepcopy(graph)
-    reversed_graph["paths"] = {target: [list(reversed(p)) for p in paths] for target, paths in graph["paths"].items()}
-    assert knowledge_lines(reversed_graph) == knowledge_lines(graph)
-
-
-def test_hops_state_facts_in_stored_direction():
-    graph = thinking_graph("s")
-    (hop,) = path_hops(graph, "C0024117", ["e-copd-albut"])
-    assert (hop.start, hop.end, hop.forward) == ("Albuterol", COPD, False)
-    assert hop.fact == f"{COPD} may be treated by Albuterol"
-    assert path_hops(graph, "C0024117", ["no-such-edge"]) == []
-    # a chain that does not end at the target is not a path to it
-    assert path_hops(graph, "C0020541", ["e-copd-albut"]) == []
+def test_facts_are_stated_in_stored_direction():
+    thinking = graph()
+    (step,) = thinking.steps(COPD_CUI, 0)
+    assert not step.forward
+    assert fact(step, node_names(thinking)) == "Chronic Obstructive Airway Disease may be treated by Albuterol"
 
 
 def test_relation_phrases_read_as_verbs():
@@ -53,21 +49,21 @@ def test_relation_phrases_read_as_verbs():
 
 
 def test_prompt_carries_record_knowledge_gold_task_and_the_rules():
-    graph = thinking_graph("s")
     prompt = render_prompt("## Admission [2180-01-01 00:00:00]\n- Admission Type: URGENT", INSTRUCTION,
-                           [CIRRHOSIS, COPD], graph)
+                           [CIRRHOSIS, COPD], graph())
     order = ["# Patient EHR Context #", "Admission Type: URGENT", "# Retrieved Medical Knowledge #",
              "-[CAUSE_OF]->", "# Ground Truth #", f"\n- {CIRRHOSIS}", f"\n- {COPD}", "# Task #", INSTRUCTION]
     positions = [prompt.index(part) for part in order]
     assert positions == sorted(positions)
     for heading in SECTIONS:
         assert f"## {heading}" in prompt
+    assert prompt_gold(prompt) == [CIRRHOSIS, COPD]
     assert "Never reveal that the answer or the medical knowledge was given" in prompt
     assert "**Event Name [Event Time]**" in prompt
 
 
 def test_prompt_without_knowledge_has_no_knowledge_block():
-    prompt = render_prompt("record", INSTRUCTION, [CIRRHOSIS], thinking_graph("s"), knowledge=False)
+    prompt = render_prompt("record", INSTRUCTION, [CIRRHOSIS], graph(), knowledge=False)
     assert "Retrieved Medical Knowledge" not in prompt and "-[" not in prompt
     assert "# Ground Truth #" in prompt and "Never reveal that the answer was given" in prompt
     assert render_prompt("record", INSTRUCTION, [CIRRHOSIS], None) == prompt

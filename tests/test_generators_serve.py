@@ -65,7 +65,7 @@ def served_model(tmp_path_factory):
 
 def test_generate_cases_against_transformers_serve(served_model, tmp_path):
     model, base_url = served_model
-    samples, thinking = many_inputs(tmp_path / "in", 3)
+    samples, thinking, _ = many_inputs(tmp_path / "in", 3)
     config = load_config({
         "samples": [samples], "thinking": [thinking], "out": tmp_path / "out", "cache": tmp_path / "cache.sqlite",
         "verbalizer": {"kind": "openai", "model": model, "base_url": base_url, "concurrency": 2, "timeout": 300,

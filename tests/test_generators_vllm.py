@@ -72,7 +72,7 @@ def vllm_config(tmp_path: Path, samples: Path, thinking: Path, **verbalizer):
 def test_cases_through_the_engine_glue_in_batches_with_the_cache(tmp_path, monkeypatch):
     calls: dict = {}
     monkeypatch.setitem(sys.modules, "vllm", stand_in_vllm(calls))
-    samples, thinking = many_inputs(tmp_path / "in", 10)
+    samples, thinking, _ = many_inputs(tmp_path / "in", 10)
     report = generate_cases(vllm_config(tmp_path, samples, thinking))
     assert calls["engine"] == {"model": "/models/qwen3", "tensor_parallel_size": 2, "pipeline_parallel_size": 1,
                                "gpu_memory_utilization": 0.9, "dtype": "auto"}
@@ -101,11 +101,10 @@ def test_engine_settings_are_checked():
 def test_without_the_extra_the_error_names_it(tmp_path):
     import asyncio
 
-    from generators.inputs import CaseInput
-    from tests.generators_data import sample, thinking_graph
+    from tests.generators_data import case_input, sample, thinking_graph
 
     verbalizer = VLLMVerbalizer(EngineConfig(model="m"), ResponseCache(None))
-    case = CaseInput(0, sample("s", "diagnoses_icd", ["x"], record="r"), thinking_graph("s"))
+    case = case_input(sample("s", "diagnoses_icd", ["x"], record="r"), thinking_graph("s"))
 
     async def run():
         return [item async for item in verbalizer.stream([case])]
@@ -124,7 +123,7 @@ def test_real_engine_on_the_tiny_model(tmp_path):
     from training.tiny import build_tiny_model
 
     model = build_tiny_model(tmp_path / "tiny")
-    samples, thinking = many_inputs(tmp_path / "in", 4)
+    samples, thinking, _ = many_inputs(tmp_path / "in", 4)
     config = vllm_config(tmp_path, samples, thinking, model=str(model), tensor_parallel_size=1,
                          gpu_memory_utilization=0.3, max_model_len=8192, params={"temperature": 0.0, "max_tokens": 64})
     report = generate_cases(config)
