@@ -219,30 +219,37 @@ def test_missing_required_module(demo_dir, tmp_path):
         open_source(copy)
 
 
-def test_missing_table(demo_dir, tmp_path):
+def _drop(copy, relative):
+    (copy / relative).unlink()
+
+
+@pytest.mark.parametrize(
+    ("break_it", "error", "message"),
+    [
+        (
+            lambda copy: _drop(copy, "hosp/labevents.csv.gz"),
+            InputError,
+            r"hosp/labevents.csv.gz: table file is missing; fix: add hosp/labevents.csv.gz",
+        ),
+        (
+            lambda copy: replace_in_table(copy, "hosp/admissions.csv.gz", ",race,", ",ethnicity,"),
+            SchemaError,
+            r"hosp/admissions.csv.gz: column 'race': required column is missing",
+        ),
+        (  # a MIMIC-IV 2.1 header
+            lambda copy: replace_in_table(
+                copy, "hosp/labevents.csv.gz", "itemid,order_provider_id,", "itemid,"
+            ),
+            SchemaError,
+            r"column 'order_provider_id'.*exists since MIMIC-IV 2.2; use MIMIC-IV 2.2 or 3.1",
+        ),
+    ],
+    ids=["missing-table", "missing-column", "pre-2.2-download"],
+)
+def test_structure_errors(demo_dir, tmp_path, break_it, error, message):
     copy = demo_copy(demo_dir, tmp_path / "mimic")
-    (copy / "hosp" / "labevents.csv.gz").unlink()
-    with pytest.raises(
-        InputError, match=r"hosp/labevents.csv.gz: table file is missing; fix: add hosp/labevents.csv.gz"
-    ):
-        open_source(copy)
-
-
-def test_missing_column(demo_dir, tmp_path):
-    copy = demo_copy(demo_dir, tmp_path / "mimic")
-    replace_in_table(copy, "hosp/admissions.csv.gz", ",race,", ",ethnicity,")
-    with pytest.raises(
-        SchemaError, match=r"hosp/admissions.csv.gz: column 'race': required column is missing"
-    ):
-        open_source(copy)
-
-
-def test_pre_2_2_download_is_told_which_version_to_use(demo_dir, tmp_path):
-    copy = demo_copy(demo_dir, tmp_path / "mimic")
-    replace_in_table(copy, "hosp/labevents.csv.gz", "itemid,order_provider_id,", "itemid,")
-    with pytest.raises(
-        SchemaError, match=r"column 'order_provider_id'.*exists since MIMIC-IV 2.2; use MIMIC-IV 2.2 or 3.1"
-    ):
+    break_it(copy)
+    with pytest.raises(error, match=message):
         open_source(copy)
 
 
