@@ -147,6 +147,7 @@ class FalkorServer:
         persistent: bool = True,
         linger: float | None = None,
         start_timeout: float | None = None,
+        probe_timeout: float = 10.0,
     ):
         self.data_dir = Path(graph_dir).resolve() / "falkordb"
         self.socket = socket_path_for(self.data_dir)
@@ -158,6 +159,7 @@ class FalkorServer:
         self.bolt_port = bolt_port
         self.persistent = persistent
         self.linger = float(os.environ.get(LINGER_ENV, DEFAULT_LINGER_S)) if linger is None else float(linger)
+        self.probe_timeout = probe_timeout
         self.start_timeout = float(
             os.environ.get(START_TIMEOUT_ENV, DEFAULT_START_TIMEOUT_S)
             if start_timeout is None
@@ -308,13 +310,13 @@ class FalkorServer:
         return live
 
     # ---- probing
-    def _ping(self, timeout: float = 5.0) -> bool:
+    def _ping(self) -> bool:
         import redis
 
         if not self.socket.exists():
             return False
         try:
-            return bool(self.client(timeout).ping())
+            return bool(self.client(self.probe_timeout).ping())
         except redis.exceptions.BusyLoadingError:
             return True
         except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError):
@@ -332,7 +334,7 @@ class FalkorServer:
                     fix="move that file away (the graph data is untouched)",
                 )
             try:
-                self._wait_ready(self.client(10.0))
+                self._wait_ready(self.client(self.probe_timeout))
                 self._check_ownership()
                 return
             except (redis.exceptions.TimeoutError, TimeoutError) as exc:
@@ -355,7 +357,7 @@ class FalkorServer:
         self._start()
 
     def _check_ownership(self) -> None:
-        client = self.client(10.0)
+        client = self.client(self.probe_timeout)
         served = client.config_get("dir").get("dir")
         if served and Path(served).resolve() != self.data_dir:
             raise StoreError(
@@ -415,6 +417,8 @@ class FalkorServer:
         command += ["--loadmodule", module]
         if self.bolt_port:
             command += ["BOLT_PORT", str(self.bolt_port)]
+        with contextlib.suppress(FileNotFoundError):
+            self.pid_file.unlink()  # a killed server leaves its pid file; it would read as "exited"
         started = time.monotonic()
         done = subprocess.run(command, capture_output=True, text=True, check=False)
         if done.returncode != 0:
