@@ -24,6 +24,15 @@ OUTCOMES = (
 )
 
 
+def _counts() -> dict[str, Any]:
+    return {"samples": 0, "reasoning": 0, "direct": 0, "outcomes": Counter(), "rejected": Counter()}
+
+
+def _plain(counts: Mapping[str, Any]) -> dict[str, Any]:
+    return {**counts, "outcomes": dict(sorted(counts["outcomes"].items())),
+            "rejected": dict(sorted(counts["rejected"].items()))}
+
+
 def shard_stats(entries: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     """Counts per task, outcome and rejection reason, token usage and graph hashes of a shard's journal."""
     tasks: dict[str, dict[str, Any]] = {}
@@ -31,22 +40,19 @@ def shard_stats(entries: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     graph_hashes: set[str] = set()
     task_versions: dict[str, set[Any]] = {}
     for entry in entries:
-        task = tasks.setdefault(entry["task"], {"samples": 0, "reasoning": 0, "direct": 0,
-                                                "outcomes": Counter(), "rejected": Counter()})
-        task["samples"] += 1
-        task["outcomes"][entry["outcome"]] += 1
+        counts = tasks.setdefault(entry["task"], _counts())
+        counts["samples"] += 1
+        counts["outcomes"][entry["outcome"]] += 1
         for case in entry["cases"]:
-            task[case["kind"]] += 1
+            counts[case["kind"]] += 1
             if case["graph_hash"]:
                 graph_hashes.add(case["graph_hash"])
-        for rejected in entry["rejected"]:
-            task["rejected"][rejected["reason"]] += 1
+        counts["rejected"].update(rejected["reason"] for rejected in entry["rejected"])
         usage.add(entry.get("usage") or {})
         if entry.get("task_version") is not None:
             task_versions.setdefault(entry["task"], set()).add(entry["task_version"])
     return {
-        "tasks": {name: {**counts, "outcomes": dict(counts["outcomes"]), "rejected": dict(counts["rejected"])}
-                  for name, counts in sorted(tasks.items())},
+        "tasks": {name: _plain(counts) for name, counts in sorted(tasks.items())},
         "usage": usage.as_dict(),
         "graph_hashes": sorted(graph_hashes),
         "task_versions": {name: sorted(versions, key=str) for name, versions in sorted(task_versions.items())},
@@ -54,32 +60,26 @@ def shard_stats(entries: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
 
 
 def merge_stats(parts: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """The shards' statistics together, with totals over tasks."""
     tasks: dict[str, dict[str, Any]] = {}
+    totals = _counts()
     usage = Usage()
     graph_hashes: set[str] = set()
     task_versions: dict[str, set[Any]] = {}
     for part in parts:
         for name, counts in part["tasks"].items():
-            merged = tasks.setdefault(name, {"samples": 0, "reasoning": 0, "direct": 0,
-                                             "outcomes": Counter(), "rejected": Counter()})
-            for key in ("samples", "reasoning", "direct"):
-                merged[key] += counts[key]
-            merged["outcomes"].update(counts["outcomes"])
-            merged["rejected"].update(counts["rejected"])
+            for merged in (tasks.setdefault(name, _counts()), totals):
+                for key in ("samples", "reasoning", "direct"):
+                    merged[key] += counts[key]
+                merged["outcomes"].update(counts["outcomes"])
+                merged["rejected"].update(counts["rejected"])
         usage.add(part["usage"])
         graph_hashes.update(part["graph_hashes"])
         for name, versions in part.get("task_versions", {}).items():
             task_versions.setdefault(name, set()).update(versions)
-    totals = {"samples": 0, "reasoning": 0, "direct": 0, "outcomes": Counter(), "rejected": Counter()}
-    for counts in tasks.values():
-        for key in ("samples", "reasoning", "direct"):
-            totals[key] += counts[key]
-        totals["outcomes"].update(counts["outcomes"])
-        totals["rejected"].update(counts["rejected"])
-    as_dict = lambda c: {**c, "outcomes": dict(sorted(c["outcomes"].items())), "rejected": dict(sorted(c["rejected"].items()))}  # noqa: E731
     return {
-        "totals": as_dict(totals),
-        "tasks": {name: as_dict(counts) for name, counts in sorted(tasks.items())},
+        "totals": _plain(totals),
+        "tasks": {name: _plain(counts) for name, counts in sorted(tasks.items())},
         "usage": usage.as_dict(),
         "graph_hashes": sorted(graph_hashes),
         "task_versions": {name: sorted(versions, key=str) for name, versions in sorted(task_versions.items())},

@@ -74,28 +74,38 @@ def run_verbalizer(requests: int, concurrency: int) -> dict:
     return {"requests": requests, "ok": ok, "seconds": round(seconds, 3), "requests_per_s": round(requests / seconds, 1)}
 
 
-def run_plain_openai(requests: int, concurrency: int) -> dict:
-    import openai
+def _rate(requests: int, concurrency: int, client, send) -> dict:
+    """``send(client, i)`` for every request under a semaphore, against a fresh mock; the rate."""
 
     async def run(url):
-        client = openai.AsyncOpenAI(base_url=url, api_key="x", max_retries=0,
-                                    http_client=openai.DefaultAsyncHttpxClient(trust_env=False))
-        semaphore = asyncio.Semaphore(concurrency)
+        async with client(url) as opened:
+            semaphore = asyncio.Semaphore(concurrency)
 
-        async def one(i):
-            async with semaphore:
-                response = await client.chat.completions.create(model="m", messages=_messages(i))
-                return response.choices[0].message.content
+            async def one(i):
+                async with semaphore:
+                    return await send(opened, url, i)
 
-        results = await asyncio.gather(*[one(i) for i in range(requests)])
-        await client.close()
-        return sum(bool(r) for r in results)
+            return sum(bool(r) for r in await asyncio.gather(*[one(i) for i in range(requests)]))
 
     with _Mock() as url:
         started = time.perf_counter()
         ok = asyncio.run(run(url))
         seconds = time.perf_counter() - started
     return {"requests": requests, "ok": ok, "seconds": round(seconds, 3), "requests_per_s": round(requests / seconds, 1)}
+
+
+def run_plain_openai(requests: int, concurrency: int) -> dict:
+    import openai
+
+    def client(url):
+        return openai.AsyncOpenAI(base_url=url, api_key="x", max_retries=0,
+                                  http_client=openai.DefaultAsyncHttpxClient(trust_env=False))
+
+    async def send(opened, url, i):
+        response = await opened.chat.completions.create(model="m", messages=_messages(i))
+        return response.choices[0].message.content
+
+    return _rate(requests, concurrency, client, send)
 
 
 def run_plain_httpx(requests: int, concurrency: int) -> dict:
@@ -105,24 +115,15 @@ def run_plain_httpx(requests: int, concurrency: int) -> dict:
 
     httpx = _httpx_module(openai)
 
-    async def run(url):
+    def client(url):
         limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-        async with httpx.AsyncClient(trust_env=False, limits=limits, timeout=60) as client:
-            semaphore = asyncio.Semaphore(concurrency)
+        return httpx.AsyncClient(trust_env=False, limits=limits, timeout=60)
 
-            async def one(i):
-                async with semaphore:
-                    response = await client.post(f"{url}/chat/completions", json={"model": "m", "messages": _messages(i)})
-                    return json.loads(response.content)["choices"][0]["message"]["content"]
+    async def send(opened, url, i):
+        response = await opened.post(f"{url}/chat/completions", json={"model": "m", "messages": _messages(i)})
+        return json.loads(response.content)["choices"][0]["message"]["content"]
 
-            results = await asyncio.gather(*[one(i) for i in range(requests)])
-        return sum(bool(r) for r in results)
-
-    with _Mock() as url:
-        started = time.perf_counter()
-        ok = asyncio.run(run(url))
-        seconds = time.perf_counter() - started
-    return {"requests": requests, "ok": ok, "seconds": round(seconds, 3), "requests_per_s": round(requests / seconds, 1)}
+    return _rate(requests, concurrency, client, send)
 
 
 def run_pipeline(samples: int, concurrency: int) -> dict:
