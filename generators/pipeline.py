@@ -172,7 +172,6 @@ class _ShardRun:
         self.progress = progress
         self.handle = handle
         self.failed = 0
-        self.usage = Usage()
 
     def _entry(self, case: CaseInput, outcome: str, cases: list[dict], rejected: list[dict], usage: Usage) -> dict:
         if DIRECT in self.config.kinds:
@@ -232,7 +231,6 @@ class _ShardRun:
 
         try:
             async for case, verbalization in self.verbalizer.stream(to_verbalize):
-                self.usage.add(verbalization.usage)
                 if judging:
                     task = asyncio.ensure_future(judged(case, verbalization))
                     tasks.add(task)
