@@ -166,7 +166,7 @@ def bolt_endpoint(graph_dir: Path) -> Iterator[str]:
     hangs; so one driver per server, and the server is killed at the end.
     """
     port = free_bolt_port()
-    server = FalkorServer(graph_dir, bolt_port=port, persistent=False, linger=0)
+    server = FalkorServer(graph_dir, bolt_port=port, persistent=False, linger=0, probe_timeout=1)
     server.acquire()
     try:
         yield f"bolt://127.0.0.1:{port}"

@@ -288,6 +288,8 @@ class EmbeddedStore(BaseStore):
 
 
 def _value(value: Any) -> Any:
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
     from falkordb.edge import Edge
     from falkordb.node import Node
     from falkordb.path import Path as FalkorPath
@@ -299,10 +301,7 @@ def _value(value: Any) -> Any:
             value.id, value.relation, _node_id(value.src_node), _node_id(value.dest_node), value.properties
         )
     if isinstance(value, FalkorPath):
-        return {
-            "nodes": [_value(n) for n in value.nodes()],
-            "relationships": [_value(e) for e in value.edges()],
-        }
+        return {"nodes": [_value(n) for n in value.nodes()], "relationships": [_value(e) for e in value.edges()]}
     if isinstance(value, list):
         return [_value(item) for item in value]
     if isinstance(value, dict):

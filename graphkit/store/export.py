@@ -119,9 +119,10 @@ def export_neo4j_admin(
                     for rows in _node_pages(store, label, page):
                         for row in rows:
                             values = row["properties"]
-                            writer.writerow(
-                                [row["key"]] + [_cell(values.get(p), spec.properties[p]) for p in props]
-                            )
+                            where = f"{label} {row['key']}"
+                            _undeclared(values, spec.properties, where)
+                            cells = [_cell(values.get(p), spec.properties[p], f"{where}.{p}") for p in props]
+                            writer.writerow([row["key"], *cells])
                         n += len(rows)
                         progress.advance(handle, len(rows))
                         keys = [row["key"] for row in rows]
