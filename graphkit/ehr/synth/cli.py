@@ -13,7 +13,9 @@ OUT_ARGUMENT = typer.Argument(..., help="Folder to write the cohort to (new or e
 PATIENTS_OPTION = typer.Option(100, "--patients", "-n", help="Number of synthetic patients.")
 SEED_OPTION = typer.Option(0, "--seed", help="Random seed: the same patients and seed give the same files.")
 FORMAT_OPTION = typer.Option(
-    "csv.gz", "--format", help="csv.gz (as PhysioNet ships MIMIC-IV) or parquet (faster)."
+    "csv.gz",
+    "--format",
+    help="csv.gz (as PhysioNet ships MIMIC-IV) or parquet (typed, smaller, faster to read).",
 )
 FORCE_OPTION = typer.Option(False, "--force", help="Replace OUT if it holds an earlier synthetic cohort.")
 
