@@ -15,7 +15,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from graphkit.ehr import convert as convert_module
+from graphkit.ehr import source as source_module
 from graphkit.ehr.convert import convert, sort_rows
 from graphkit.ehr.source import open_source, shard_expr, shard_of
 from graphkit.errors import ConfigError, InputError
@@ -115,7 +115,7 @@ def test_open_source_on_the_output_gives_the_raw_data(converted, raw):
 
 
 def test_staged_two_pass_path_writes_the_same_files(demo_dir, converted, tmp_path, monkeypatch):
-    monkeypatch.setattr(convert_module, "BATCH_BYTES", 1 << 20)  # many gzip chunks per table too
+    monkeypatch.setattr(source_module, "BATCH_BYTES", 1 << 20)  # many gzip chunks per table too
     out = tmp_path / "staged"
     convert(demo_dir, out, n_shards=SHARDS, buffer_bytes=SMALL_BUFFER)
     _assert_same_tree(converted, out)
@@ -151,7 +151,7 @@ def test_bad_value_names_the_file_and_the_check_command(demo_dir, tmp_path):
     copy = demo_copy(demo_dir, tmp_path / "mimic")
     replace_in_table(copy, "hosp/labevents.csv.gz", "2180-03-23 11:51:00", "2180-03-23 11:5l:00")
     with pytest.raises(
-        InputError, match=r"hosp/labevents.csv.gz: cannot be converted .*fix: run `ehr-r1 ehr check"
+        InputError, match=r"hosp/labevents.csv.gz: cannot be read to the end .*fix: run `ehr-r1 ehr check"
     ):
         convert(copy, tmp_path / "out")
 
@@ -169,8 +169,8 @@ def test_gzip_chunks_split_on_records_not_inside_quoted_newlines(demo_dir, tmp_p
     write_csv_gz(copy / "note" / "discharge.csv.gz", "\n".join(rows) + "\n")
     write_csv_gz(copy / "note" / "radiology.csv.gz", rows[0] + "\n")
     src = open_source(copy)
-    monkeypatch.setattr(convert_module, "BATCH_BYTES", 97)  # a chunk boundary falls in most notes
-    batches = list(convert_module._batches(src, src.spec("discharge")))
+    monkeypatch.setattr(source_module, "BATCH_BYTES", 97)  # a chunk boundary falls in most notes
+    batches = list(src.batches("discharge"))
     assert len(batches) > 10
     got = pl.concat(batches)
     assert got.equals(src.scan("discharge").collect()) and got.height == 40
@@ -218,7 +218,7 @@ def test_sort_rows_matches_a_stable_two_column_sort(seed):
 
 
 def test_last_record_end():
-    cut = convert_module._last_record_end
+    cut = source_module._last_record_end
     assert cut(b"a,b\n1,2\n3,") == 8
     assert cut(b'1,"x\ny"\n2,"p\nq') == 8  # the last newline is inside an open quote
     assert cut(b'1,"a ""b""\n c"\n') == 15

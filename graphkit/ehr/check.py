@@ -24,7 +24,8 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class TaskNeeds:
-    """What one EHR-Bench task reads. bench/ owns the tasks; this only mirrors their data needs."""
+    """What one EHR-Bench task reads. bench/ owns the tasks (bench/tasks/*/*.yaml, `requires`);
+    graphkit may not import it, so this mirrors their data needs (a test keeps the two equal)."""
 
     key: str
     family: str  # "decision" | "risk"
@@ -32,22 +33,21 @@ class TaskNeeds:
     optional: tuple[str, ...] = ()  # read when present, with a fallback when absent
 
 
-_RECORD = ("patients", "admissions")  # every record starts with demographics and its admission
-_ED = ("edstays",)
-_ICU = ("icustays",)
-
-
 def _decision(key: str, *tables: str) -> TaskNeeds:
-    return TaskNeeds(key, "decision", _RECORD + tables)
+    return TaskNeeds(key, "decision", tables)
 
 
 def _risk(key: str, *tables: str, optional: tuple[str, ...] = ()) -> TaskNeeds:
-    return TaskNeeds(key, "risk", _RECORD + tables, optional)
+    return TaskNeeds(key, "risk", tables, optional)
 
 
-# The 45 task keys of the reference (27 decision-making, 18 risk-prediction), spelled as there.
+_ICU_DEATH = ("icustays", "admissions", "patients")
+_ED_ICU = ("edstays", "admissions", "icustays")
+
+# The 45 tasks of the reference (27 decision-making, 18 risk-prediction), keyed as in bench/tasks
+# (ED_ICU_Transfer_12hour is the reference's ED_ICU_Tranfer_12hour).
 TASKS: tuple[TaskNeeds, ...] = (
-    _decision("admissions"),
+    _decision("admissions", "admissions"),
     _decision("omr", "omr"),
     _decision("emar", "emar"),
     _decision("poe", "poe"),
@@ -58,40 +58,40 @@ TASKS: tuple[TaskNeeds, ...] = (
     _decision("prescriptions", "prescriptions"),
     _decision("prescriptions_atc", "prescriptions"),
     _decision("procedures_icd", "procedures_icd", "d_icd_procedures"),
-    _decision("procedures_ccs", "procedures_icd", "d_icd_procedures"),
-    _decision("diagnoses_icd", "diagnoses_icd", "d_icd_diagnoses"),
-    _decision("diagnoses_ccs", "diagnoses_icd", "d_icd_diagnoses"),
-    _decision("radiology", "radiology"),
-    _decision("medrecon", *_ED, "medrecon"),
-    _decision("medrecon_atc", *_ED, "medrecon"),
-    _decision("pyxis", *_ED, "pyxis"),
-    _decision("diagnosis", *_ED, "diagnosis"),
-    _decision("diagnosis_ccs", *_ED, "diagnosis"),
-    _decision("chartevents", *_ICU, "chartevents", "d_items"),
-    _decision("ingredientevents", *_ICU, "ingredientevents", "d_items"),
-    _decision("datetimeevents", *_ICU, "datetimeevents", "d_items"),
-    _decision("procedureevents", *_ICU, "procedureevents", "d_items"),
-    _decision("inputevents", *_ICU, "inputevents", "d_items"),
-    _decision("outputevents", *_ICU, "outputevents", "d_items"),
-    _decision("next_event"),
-    _risk("ED_Hospitalization", *_ED),
-    _risk("ED_Inpatient_Mortality", *_ED),
-    _risk("ED_ICU_Tranfer_12hour", *_ED, "transfers"),
-    _risk("ED_Reattendance_3day", *_ED),
-    _risk("ED_Critical_Outcomes", *_ED, "transfers"),
-    _risk("Readmission_30day", optional=("discharge",)),
-    _risk("Readmission_60day", optional=("discharge",)),
-    _risk("Inpatient_Mortality"),
-    _risk("LengthOfStay_3day"),
-    _risk("LengthOfStay_7day"),
-    _risk("ICU_Mortality_1day", *_ICU),
-    _risk("ICU_Mortality_2day", *_ICU),
-    _risk("ICU_Mortality_3day", *_ICU),
-    _risk("ICU_Mortality_7day", *_ICU),
-    _risk("ICU_Mortality_14day", *_ICU),
-    _risk("ICU_Stay_7day", *_ICU),
-    _risk("ICU_Stay_14day", *_ICU),
-    _risk("ICU_Readmission", *_ICU),
+    _decision("procedures_ccs", "procedures_icd"),
+    _decision("diagnoses_icd", "diagnoses_icd", "d_icd_diagnoses", "admissions"),
+    _decision("diagnoses_ccs", "diagnoses_icd", "admissions"),
+    _decision("radiology", "radiology", "radiology_detail"),
+    _decision("medrecon", "medrecon"),
+    _decision("medrecon_atc", "medrecon"),
+    _decision("pyxis", "pyxis"),
+    _decision("diagnosis", "diagnosis", "edstays"),
+    _decision("diagnosis_ccs", "diagnosis", "edstays"),
+    _decision("chartevents", "chartevents", "d_items"),
+    _decision("ingredientevents", "ingredientevents", "d_items"),
+    _decision("datetimeevents", "datetimeevents", "d_items"),
+    _decision("procedureevents", "procedureevents", "d_items"),
+    _decision("inputevents", "inputevents", "d_items"),
+    _decision("outputevents", "outputevents", "d_items"),
+    _decision("next_event", "admissions"),
+    _risk("ED_Hospitalization", "edstays", "admissions"),
+    _risk("ED_Inpatient_Mortality", "edstays", "admissions"),
+    _risk("ED_ICU_Transfer_12hour", *_ED_ICU),
+    _risk("ED_Reattendance_3day", "edstays"),
+    _risk("ED_Critical_Outcomes", *_ED_ICU),
+    _risk("Readmission_30day", "admissions", optional=("discharge",)),
+    _risk("Readmission_60day", "admissions", optional=("discharge",)),
+    _risk("Inpatient_Mortality", "admissions"),
+    _risk("LengthOfStay_3day", "admissions"),
+    _risk("LengthOfStay_7day", "admissions"),
+    _risk("ICU_Mortality_1day", *_ICU_DEATH),
+    _risk("ICU_Mortality_2day", *_ICU_DEATH),
+    _risk("ICU_Mortality_3day", *_ICU_DEATH),
+    _risk("ICU_Mortality_7day", *_ICU_DEATH),
+    _risk("ICU_Mortality_14day", *_ICU_DEATH),
+    _risk("ICU_Stay_7day", "icustays"),
+    _risk("ICU_Stay_14day", "icustays"),
+    _risk("ICU_Readmission", "icustays"),
 )
 
 
@@ -209,65 +209,62 @@ def check(path, progress: Progress | None = None) -> CheckReport:
 
 
 def _check_table(source: MimicSource, spec: TableSpec) -> TableReport:
+    """One streaming pass over the table's batches; the first bad value raises at once."""
+    where = source.display(spec.name)
     if isinstance(source, RawSource):
         table_file = source.file(spec.name)
-        where = table_file.display(source.path)
-        frame = source.scan_text(spec.name)
-        stored = table_file.file_dtypes or {}
+        stored = {
+            name: table_file.file_dtypes.get(name, pl.String()) if table_file.file_dtypes else pl.String()
+            for name in spec.columns
+        }
         fmt = table_file.format
     else:
-        where = f"{spec.name}/"
-        frame = source.scan(spec.name)
-        stored = {name: spec.columns[name].polars_dtype for name in spec.columns}
+        stored = dict(source.scan(spec.name).collect_schema())
         fmt = "parquet"
-        actual = source.scan(spec.name).collect_schema()
-        for name, dtype in actual.items():
+        for name, dtype in stored.items():
             if dtype != spec.columns[name].polars_dtype:
                 raise SchemaError(
                     f"has the wrong type: expected {spec.columns[name].dtype}",
-                    where=f"{source.path / where}: column {name!r}",
+                    where=f"{where}: column {name!r}",
                     value=str(dtype),
                     fix="convert the source again",
                 )
 
-    exprs = [pl.len().alias("rows")]
-    checked = []
-    for column in spec.columns.values():
-        bad = _unparseable(column.name, stored.get(column.name, pl.String()), column.dtype)
-        if bad is not None:
-            exprs.append(bad.sum().alias(f"bad:{column.name}"))
-            checked.append(column.name)
-        if not column.nullable or column.name == spec.time_column:
-            exprs.append(
-                _empty(column.name, stored.get(column.name, pl.String()), column.dtype)
-                .sum()
-                .alias(f"null:{column.name}")
-            )
-    counts = _collect(frame.select(exprs), source, where).row(0, named=True)
+    checks = {c.name: _unparseable(c.name, stored[c.name], c.dtype) for c in spec.columns.values()}
+    checks = {name: bad for name, bad in checks.items() if bad is not None}
+    counted = [c for c in spec.columns.values() if not c.nullable or c.name == spec.time_column]
+    exprs = [bad.sum().alias(f"bad:{name}") for name, bad in checks.items()]
+    exprs += [_empty(c.name, stored[c.name], c.dtype).sum().alias(f"null:{c.name}") for c in counted]
 
-    for name in checked:
-        if counts[f"bad:{name}"]:
-            _raise_bad_value(
-                frame, source, where, spec, name, stored.get(name, pl.String()), counts[f"bad:{name}"]
-            )
-    if spec.subject_column and counts[f"null:{spec.subject_column}"]:
+    rows = 0
+    empties = dict.fromkeys((c.name for c in counted), 0)
+    for batch in source.batches(spec.name, text=True):
+        counts = batch.select(exprs).row(0, named=True) if exprs else {}
+        for name, bad in checks.items():
+            if counts[f"bad:{name}"]:
+                _raise_bad_value(batch, where, spec, name, bad, rows)
+        for name in empties:
+            empties[name] += counts[f"null:{name}"]
+        rows += batch.height
+
+    if spec.subject_column and empties[spec.subject_column]:
         raise InputError(
-            f"the patient column is empty in {counts[f'null:{spec.subject_column}']} row(s)",
+            f"the patient column is empty in {empties[spec.subject_column]} row(s)",
             where=f"{where}: column {spec.subject_column!r}",
             fix="every row needs its subject_id; download the file again",
         )
     null_violations = {
-        column.name: counts[f"null:{column.name}"]
-        for column in spec.columns.values()
-        if not column.nullable and counts[f"null:{column.name}"] and column.name != spec.subject_column
+        c.name: empties[c.name]
+        for c in spec.columns.values()
+        if not c.nullable and empties[c.name] and c.name != spec.subject_column
     }
     return TableReport(
         table=spec.name,
         module=spec.module,
         file=where,
         format=fmt,
-        rows=counts["rows"],
-        untimed_rows=counts[f"null:{spec.time_column}"] if spec.time_column else None,
+        rows=rows,
+        untimed_rows=empties[spec.time_column] if spec.time_column else None,
         null_violations=null_violations,
     )
 
@@ -294,27 +291,13 @@ _FIXES = {
 }
 
 
-def _raise_bad_value(frame, source, where, spec: TableSpec, name: str, stored, count: int) -> None:
-    bad = _unparseable(name, stored, spec.columns[name].dtype)
-    first = _collect(frame.with_row_index("row").filter(bad).select("row", name).head(1), source, where)
-    row, value = first.row(0)
+def _raise_bad_value(batch: pl.DataFrame, where: str, spec: TableSpec, name: str, bad: pl.Expr, offset: int):
+    row, value = batch.with_row_index("row").filter(bad).select("row", name).row(0)
     dtype = spec.columns[name].dtype
     kind = "unparseable timestamp" if dtype in ("datetime", "date") else f"is not a valid {dtype}"
     raise SchemaError(
-        f"{kind} in data row {row + 1} ({count} bad value(s) in this column)",
+        f"{kind} in data row {offset + row + 1}",
         where=f"{where}: column {name!r}",
         value=value,
         fix=_FIXES[dtype],
     )
-
-
-def _collect(frame: pl.LazyFrame, source: MimicSource, where: str) -> pl.DataFrame:
-    try:
-        return frame.collect(engine="streaming")
-    except (OSError, pl.exceptions.PolarsError) as exc:
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise InputError(
-            f"cannot be read to the end ({message})",
-            where=where,
-            fix="the file is truncated or corrupt; download it again",
-        ) from exc

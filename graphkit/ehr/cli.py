@@ -87,7 +87,7 @@ OUT_OPTION = typer.Option(
 SHARDS_OPTION = typer.Option(
     None,
     "--shards",
-    help="Number of patient shards. Default: about 5,000 patients a shard.",
+    help="Number of patient shards. Default: about 5,000 patients a shard, more when a shard of the largest table would not fit in ~384 MB.",
     show_default=False,
 )
 BUFFER_OPTION = typer.Option(

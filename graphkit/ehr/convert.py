@@ -7,24 +7,23 @@ Layout (see CONTRACTS.md §1)::
     ...                                sorted by subject_id, then the table's time column
     OUT/<dictionary>/all.parquet       d_* tables, provider, caregiver: whole
 
-Two passes per table, both streaming: (1) read the table in batches and append each batch's rows
-to per-shard staging parts; (2) per shard, read its parts, sort, write the final file. Memory is
-bounded by one batch plus one shard of one table. Every final file is written to a temporary name
-and renamed, so a killed run leaves only whole files; running the same command again skips what
-is done, drops staging parts of the table it was in, and finishes.
+Per table, streaming: batches are read (a .csv.gz is inflated in a thread while polars parses
+the previous chunk) and split by shard at once. A table that fits in ``buffer_bytes`` is then
+sorted shard by shard in memory and written; a bigger one is staged: whenever the buffer is full,
+each shard's rows go to OUT/.staging/<table>/<shard>/<n>.parquet, and a second pass reads, sorts
+and writes one shard at a time. Memory is bounded by the buffer plus one shard of one table.
+Every final file is written under a temporary name and renamed, and the manifest comes last, so
+a killed run leaves only whole files; the same command again skips finished tables and shards,
+redoes the staging of the table it was in, and finishes.
 """
 
 from __future__ import annotations
 
-import gzip
 import json
 import logging
 import math
-import queue
 import shutil
-import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import polars as pl
@@ -38,13 +37,12 @@ from graphkit.ehr.source import (
     MANIFEST,
     MimicSource,
     RawSource,
-    csv_read_dtypes,
     open_source,
+    read_error,
     shard_expr,
     shard_file_name,
-    typed,
 )
-from graphkit.errors import ConfigError, InputError
+from graphkit.errors import ConfigError
 from graphkit.progress import NULL_PROGRESS, Progress
 
 log = logging.getLogger(__name__)
@@ -53,18 +51,35 @@ STAGING = ".staging"
 SHARD_COLUMN = "__shard"
 SORT_KEY = "__sort_key"
 PATIENTS_PER_SHARD = 5000
+SHARD_BYTES = 384 << 20
 MAX_SHARDS = 1024
-BATCH_BYTES = 64 << 20  # decompressed CSV bytes per batch
-BATCH_ROWS = 1_000_000  # rows per batch for parquet and plain-CSV sources
 # rows of one table held before they are split to staging parts; a table smaller than this is
 # sharded in memory in one pass. Peak memory is a few times this.
 BUFFER_BYTES = 256 << 20
 
 
 def default_shards(source: MimicSource) -> int:
-    """About PATIENTS_PER_SHARD patients a shard: the demo gets 1, full MIMIC-IV 3.1 about 73."""
+    """Enough shards for about PATIENTS_PER_SHARD patients each and for one shard of the largest
+    table to take about SHARD_BYTES in memory (the second pass sorts a whole shard): the demo gets
+    1, a 10k-patient synthetic cohort (70 M chartevents rows) 16, full MIMIC-IV 3.1 about 75."""
     patients = source.scan("patients", columns=["subject_id"]).select(pl.len()).collect().item()
-    return max(1, min(MAX_SHARDS, math.ceil(patients / PATIENTS_PER_SHARD)))
+    largest = max(
+        (_memory_estimate(source, t) for t in source.tables if not source.spec(t).is_dictionary), default=0
+    )
+    wanted = max(math.ceil(patients / PATIENTS_PER_SHARD), math.ceil(largest / SHARD_BYTES))
+    return max(1, min(MAX_SHARDS, wanted))
+
+
+# in-memory bytes per file byte, on the high side: MIMIC's chartevents.csv.gz inflates 13x and
+# its polars frame is about as big as the text; parquet is typically 4-8x smaller than its frame
+_MEMORY_PER_FILE_BYTE = {"csv.gz": 12.0, "csv": 1.0, "parquet": 6.0}
+
+
+def _memory_estimate(source: MimicSource, table: str) -> float:
+    if isinstance(source, RawSource):
+        table_file = source.file(table)
+        return table_file.path.stat().st_size * _MEMORY_PER_FILE_BYTE[table_file.format]
+    return sum(p.stat().st_size for p in source.shard_files(table)) * _MEMORY_PER_FILE_BYTE["parquet"]
 
 
 def convert(
@@ -210,7 +225,7 @@ def _partition(
     pieces: list[list[pl.DataFrame]] = [[] for _ in range(n_shards)]
     buffered = 0
     flushes = 0
-    for batch in _batches(source, spec):
+    for batch in source.batches(spec.name):
         keyed = batch.with_columns(shard_expr(n_shards, spec.subject_column).alias(SHARD_COLUMN))
         for (shard,), piece in keyed.partition_by(SHARD_COLUMN, as_dict=True, include_key=False).items():
             pieces[shard].append(piece)
@@ -302,146 +317,11 @@ def _sort_staged(
     progress.finish(handle)
 
 
-def _batches(source: MimicSource, spec: TableSpec) -> Iterator[pl.DataFrame]:
-    if isinstance(source, RawSource) and source.file(spec.name).format == "csv.gz":
-        yield from _gzip_csv_batches(source, spec)
-        return
-    try:
-        yield from source.scan(spec.name).collect_batches(chunk_size=BATCH_ROWS)
-    except (OSError, pl.exceptions.PolarsError) as exc:
-        raise _read_error(source, spec, exc) from exc
-
-
-def _gzip_csv_batches(source: RawSource, spec: TableSpec) -> Iterator[pl.DataFrame]:
-    """Decompress in a thread (ISA-L when installed) while polars parses the previous chunk.
-
-    polars inflates .gz on one core before parsing; overlapping the two, using ISA-L's inflate and
-    parsing timestamps with the fixed MIMIC format first (see _parse_times) triples the rows per
-    second on two cores.
-    """
-    table_file = source.file(spec.name)
-    dtypes = csv_read_dtypes(spec, table_file.header)
-    renames = {name: name.lower() for name in table_file.header if name != name.lower()}
-    for chunk in _record_chunks(table_file.path, source, spec):
-        try:
-            frame = pl.read_csv(chunk, has_header=False, schema=dtypes)
-        except pl.exceptions.PolarsError as exc:
-            raise _read_error(source, spec, exc) from exc
-        yield _parse_times(frame.rename(renames).select(list(spec.columns)), spec, source)
-
-
-_FAST_FORMATS = {"datetime": "%Y-%m-%d %H:%M:%S", "date": "%Y-%m-%d"}
-
-
-def _parse_times(frame: pl.DataFrame, spec: TableSpec, source: MimicSource) -> pl.DataFrame:
-    """Timestamps with MIMIC's exact format first (3x faster than allowing fractional seconds); a
-    column where that leaves a value unparsed (another spelling, or a quoted empty text) is parsed
-    again the way source.scan parses it."""
-    columns = [c for c in spec.columns.values() if c.dtype in _FAST_FORMATS]
-    if not columns:
-        return frame
-    parsed = frame.with_columns(
-        pl.col(c.name).str.to_datetime(_FAST_FORMATS[c.dtype], time_unit="us", strict=False)
-        if c.dtype == "datetime"
-        else pl.col(c.name).str.to_date(_FAST_FORMATS[c.dtype], strict=False)
-        for c in columns
-    )
-    for column in columns:
-        if parsed[column.name].null_count() == frame[column.name].null_count():
-            continue
-        try:
-            parsed = parsed.with_columns(frame.select(typed(column.name, pl.String(), column.dtype)))
-        except pl.exceptions.PolarsError as exc:
-            raise _read_error(source, spec, exc) from exc
-    return parsed
-
-
-def _open_gzip(path: Path):
-    try:
-        from isal import igzip
-    except ImportError:
-        return gzip.open(path, "rb")
-    return igzip.open(path, "rb")
-
-
-def _record_chunks(path: Path, source: MimicSource, spec: TableSpec) -> Iterator[bytes]:
-    """Decompressed CSV body in chunks that end on record boundaries (the header line dropped).
-
-    A newline ends a record only outside quotes; CSV escapes a quote by doubling it, so "outside"
-    is "an even number of quote characters since the chunk start" (each chunk starts a record).
-    """
-    chunks: queue.Queue = queue.Queue(maxsize=2)
-    stop = threading.Event()
-
-    def produce() -> None:
-        try:
-            with _open_gzip(path) as handle:
-                handle.readline()  # the header, already read by open_source
-                pending = b""
-                while not stop.is_set():
-                    data = handle.read(BATCH_BYTES)
-                    if not data:
-                        break
-                    cut = _last_record_end(data, odd_quotes=pending.count(b'"') % 2 == 1)
-                    if cut:
-                        chunks.put(pending + data[:cut] if pending else data[:cut])
-                        pending = data[cut:]
-                    else:
-                        pending += data
-                if pending.strip() and not stop.is_set():
-                    chunks.put(pending)
-            chunks.put(None)
-        except BaseException as exc:  # handed to the consumer, which raises it with the file name
-            chunks.put(exc)
-
-    worker = threading.Thread(target=produce, name=f"inflate-{spec.name}", daemon=True)
-    worker.start()
-    try:
-        while (item := chunks.get()) is not None:
-            if isinstance(item, BaseException):
-                raise _read_error(source, spec, item) from item
-            yield item
-    finally:
-        stop.set()
-        while worker.is_alive():  # unblock a producer waiting on a full queue
-            try:
-                chunks.get_nowait()
-            except queue.Empty:
-                worker.join(timeout=0.05)
-
-
-def _last_record_end(data: bytes, odd_quotes: bool = False) -> int:
-    """Index just past the last newline of ``data`` outside quotes (0 when there is none);
-    ``odd_quotes``: the text before ``data`` since the last record start holds an odd number of
-    quote characters (``data`` starts inside a quoted field)."""
-    end = data.rfind(b"\n")
-    if end < 0:
-        return 0
-    quotes = data.count(b'"', 0, end) + odd_quotes
-    while quotes % 2:
-        previous = data.rfind(b"\n", 0, end)
-        if previous < 0:
-            return 0
-        quotes -= data.count(b'"', previous, end)
-        end = previous
-    return end + 1
-
-
-def _read_error(source: MimicSource, spec: TableSpec, exc: BaseException) -> InputError:
-    where = source.file(spec.name).display(source.path) if isinstance(source, RawSource) else spec.name
-    message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return InputError(
-        f"cannot be converted ({message})",
-        where=where,
-        fix=f"run `ehr-r1 ehr check {source.path}` to find the bad value, fix or download the file again",
-    )
-
-
 def _collect(frame: pl.LazyFrame, source: MimicSource, spec: TableSpec) -> pl.DataFrame:
     try:
         return frame.collect()
     except (OSError, pl.exceptions.PolarsError) as exc:
-        raise _read_error(source, spec, exc) from exc
+        raise read_error(source, spec.name, exc) from exc
 
 
 def _write(frame: pl.DataFrame, target: Path) -> None:

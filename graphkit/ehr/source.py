@@ -12,7 +12,10 @@ import gzip
 import io
 import json
 import logging
+import queue
+import threading
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -145,6 +148,23 @@ class MimicSource:
     def _scan(self, spec: TableSpec, columns: list[str], shard: int | None) -> pl.LazyFrame:
         raise NotImplementedError
 
+    def batches(self, table: str, text: bool = False) -> Iterator[pl.DataFrame]:
+        """All rows of ``table`` in file order, in frames of bounded size (streaming, never the
+        whole table): typed as ``scan`` gives them, or with ``text`` as stored (CSV: strings)."""
+        spec = self.spec(table)
+        frame = self._stored(spec) if text else self.scan(table)
+        try:
+            yield from frame.collect_batches(chunk_size=BATCH_ROWS)
+        except (OSError, pl.exceptions.PolarsError) as exc:
+            raise read_error(self, table, exc) from exc
+
+    def _stored(self, spec: TableSpec) -> pl.LazyFrame:
+        return self.scan(spec.name)
+
+    def display(self, table: str) -> str:
+        """How messages name the table's file(s)."""
+        return f"{table}/"
+
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.path} modules={sorted(self.modules)} shards={self.n_shards}>"
 
@@ -180,12 +200,22 @@ class RawSource(MimicSource):
             ]
         )
 
-    def scan_text(self, table: str) -> pl.LazyFrame:
-        """Every column as stored (CSV: unparsed strings), lower-case names: what `check` validates."""
-        table_file = self.file(table)
+    def _stored(self, spec: TableSpec) -> pl.LazyFrame:
+        """Every column as stored (CSV: unparsed strings), lower-case names."""
+        table_file = self.files[spec.name]
         if table_file.format == "parquet":
-            return _lowercase(pl.scan_parquet(table_file.path), table_file.header)
-        return _lowercase(pl.scan_csv(table_file.path, infer_schema=False), table_file.header)
+            frame = pl.scan_parquet(table_file.path)
+        else:
+            frame = pl.scan_csv(table_file.path, infer_schema=False)
+        return _lowercase(frame, table_file.header).select(list(spec.columns))
+
+    def batches(self, table: str, text: bool = False) -> Iterator[pl.DataFrame]:
+        if self.file(table).format == "csv.gz":
+            return _gzip_csv_batches(self, self.spec(table), text)
+        return super().batches(table, text)
+
+    def display(self, table: str) -> str:
+        return self.file(table).display(self.path)
 
 
 class ConvertedSource(MimicSource):
@@ -429,3 +459,136 @@ def typed(name: str, stored: pl.DataType, dtype: str, strict: bool = True) -> pl
     if dtype == "date" and isinstance(stored, pl.Datetime):
         return column.dt.date().alias(name)
     return column.cast(DTYPES[dtype], strict=strict).alias(name)
+
+
+# ---------------------------------------------------------------- batches of a .csv.gz
+
+BATCH_BYTES = 64 << 20  # decompressed CSV text per batch
+BATCH_ROWS = 1_000_000  # rows per batch from parquet and plain CSV
+
+
+def read_error(source: MimicSource, table: str, exc: BaseException) -> InputError:
+    """A failed read as an InputError naming the file: a broken file, or a value that does not parse."""
+    message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if isinstance(exc, pl.exceptions.InvalidOperationError) or "parse" in message:
+        fix = f"run `ehr-r1 ehr check {source.path}` to find the bad value; fix it or download the file again"
+    else:
+        fix = "the file is truncated or corrupt; download it again"
+    return InputError(f"cannot be read to the end ({message})", where=source.display(table), fix=fix)
+
+
+def _gzip_csv_batches(source: RawSource, spec: TableSpec, text: bool) -> Iterator[pl.DataFrame]:
+    """Inflate in a thread (ISA-L when installed) while polars parses the previous chunk.
+
+    polars inflates a .gz on one core before parsing, and holds more of it in memory as a query
+    grows; overlapping the two with ISA-L's inflate and parsing timestamps with MIMIC's exact
+    format first (see _parse_times) about triples the rows per second on two cores, in bounded
+    memory.
+    """
+    table_file = source.file(spec.name)
+    if text:
+        dtypes = {name: pl.String() for name in table_file.header}
+    else:
+        dtypes = csv_read_dtypes(spec, table_file.header)
+    renames = {name: name.lower() for name in table_file.header if name != name.lower()}
+    for chunk in _record_chunks(table_file.path, source, spec):
+        try:
+            frame = (
+                pl.read_csv(chunk, has_header=False, schema=dtypes).rename(renames).select(list(spec.columns))
+            )
+            yield frame if text else _parse_times(frame, spec)
+        except pl.exceptions.PolarsError as exc:
+            raise read_error(source, spec.name, exc) from exc
+
+
+_FAST_FORMATS = {"datetime": "%Y-%m-%d %H:%M:%S", "date": "%Y-%m-%d"}
+
+
+def _parse_times(frame: pl.DataFrame, spec: TableSpec) -> pl.DataFrame:
+    """Timestamps with MIMIC's exact format first (3x faster than allowing fractional seconds); a
+    column where that leaves a value unparsed (another spelling, or a quoted empty text) is parsed
+    again as ``typed`` parses it (strict: a bad value raises)."""
+    columns = [c for c in spec.columns.values() if c.dtype in _FAST_FORMATS]
+    if not columns:
+        return frame
+    parsed = frame.with_columns(
+        pl.col(c.name).str.to_datetime(_FAST_FORMATS[c.dtype], time_unit="us", strict=False)
+        if c.dtype == "datetime"
+        else pl.col(c.name).str.to_date(_FAST_FORMATS[c.dtype], strict=False)
+        for c in columns
+    )
+    for column in columns:
+        if parsed[column.name].null_count() != frame[column.name].null_count():
+            parsed = parsed.with_columns(frame.select(typed(column.name, pl.String(), column.dtype)))
+    return parsed
+
+
+def _open_gzip(path: Path):
+    try:
+        from isal import igzip
+    except ImportError:
+        return gzip.open(path, "rb")
+    return igzip.open(path, "rb")
+
+
+def _record_chunks(path: Path, source: MimicSource, spec: TableSpec) -> Iterator[bytes]:
+    """The inflated CSV body in chunks that end on record boundaries (the header line dropped).
+
+    A newline ends a record only outside quotes; CSV escapes a quote by doubling it, so "outside"
+    is "an even number of quote characters since the record start" (each chunk starts a record).
+    """
+    chunks: queue.Queue = queue.Queue(maxsize=2)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            with _open_gzip(path) as handle:
+                handle.readline()  # the header, already read by open_source
+                pending = b""
+                while not stop.is_set():
+                    data = handle.read(BATCH_BYTES)
+                    if not data:
+                        break
+                    cut = _last_record_end(data, odd_quotes=pending.count(b'"') % 2 == 1)
+                    if cut:
+                        chunks.put(pending + data[:cut] if pending else data[:cut])
+                        pending = data[cut:]
+                    else:
+                        pending += data
+                if pending.strip() and not stop.is_set():
+                    chunks.put(pending)
+            chunks.put(None)
+        except BaseException as exc:  # handed to the consumer, which raises it with the file name
+            chunks.put(exc)
+
+    worker = threading.Thread(target=produce, name=f"inflate-{spec.name}", daemon=True)
+    worker.start()
+    try:
+        while (item := chunks.get()) is not None:
+            if isinstance(item, BaseException):
+                raise read_error(source, spec.name, item) from item
+            yield item
+    finally:
+        stop.set()
+        while worker.is_alive():  # unblock a producer waiting on a full queue
+            try:
+                chunks.get_nowait()
+            except queue.Empty:
+                worker.join(timeout=0.05)
+
+
+def _last_record_end(data: bytes, odd_quotes: bool = False) -> int:
+    """Index just past the last newline of ``data`` outside quotes (0 when there is none);
+    ``odd_quotes``: the text before ``data`` since the last record start holds an odd number of
+    quote characters (``data`` starts inside a quoted field)."""
+    end = data.rfind(b"\n")
+    if end < 0:
+        return 0
+    quotes = data.count(b'"', 0, end) + odd_quotes
+    while quotes % 2:
+        previous = data.rfind(b"\n", 0, end)
+        if previous < 0:
+            return 0
+        quotes -= data.count(b'"', previous, end)
+        end = previous
+    return end + 1
