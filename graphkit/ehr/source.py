@@ -15,6 +15,7 @@ import logging
 import queue
 import threading
 import zlib
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -92,7 +93,7 @@ class TableFile:
             return str(self.path)
 
 
-class MimicSource:
+class MimicSource(ABC):
     """Common interface of a raw PhysioNet folder and a converted parquet copy."""
 
     kind: str
@@ -145,8 +146,9 @@ class MimicSource:
             )
         return self._scan(spec, wanted, shard)
 
+    @abstractmethod
     def _scan(self, spec: TableSpec, columns: list[str], shard: int | None) -> pl.LazyFrame:
-        raise NotImplementedError
+        """The pruned, typed rows of one table (arguments already validated by ``scan``)."""
 
     def batches(self, table: str, text: bool = False) -> Iterator[pl.DataFrame]:
         """All rows of ``table`` in file order, in frames of bounded size (streaming, never the
