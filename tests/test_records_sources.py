@@ -59,3 +59,15 @@ def test_pharmacy_rows_are_the_same_in_both_sources(converted, demo_dir):
         return sorted(lines)
 
     assert rows(open_source(demo_dir)) == rows(converted)
+
+
+def test_subject_batches_cover_the_shards_exactly(converted):
+    lookups = load_lookups(converted)
+    whole = list(iter_timelines(converted, lookups=lookups, batch_subjects=None))
+    batched = list(iter_timelines(converted, lookups=lookups, batch_subjects=7))
+    assert len(whole) == 3 and len(batched) > len(whole)
+    order = ["subject_id", "time", "table", "hadm_id"]
+    events = [pl.concat([t.events.drop("event_id") for t in part]).sort(order) for part in (whole, batched)]
+    assert events[0].equals(events[1])
+    subjects = [t.patients["subject_id"].to_list() for t in batched]
+    assert all(len(s) <= 7 for s in subjects) and sum(len(s) for s in subjects) == 100

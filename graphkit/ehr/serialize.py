@@ -52,6 +52,10 @@ log = logging.getLogger(__name__)
 
 STYLES = ("clean", "ehr-r1")
 SEPARATOR = "\n\n"
+# Before an event is rendered its tokens are guessed from its table's tokens per row, measured on
+# a sample of that many events per table, a little low (see Serializer._candidates).
+_COST_SAMPLE = 200
+_COST_DISCOUNT = 0.8
 _TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 # Columns of the frame returned by serialize_many (besides the window's own columns).
@@ -90,6 +94,7 @@ class Serializer:
         self._separator_tokens = self.counter.count([SEPARATOR])[0]
         self._blocks = pl.DataFrame(schema={"event_id": pl.Int64, "text": pl.String, "n_tokens": pl.Int64})
         events = timeline.events
+        self._tokens = np.full(events.height, -1, dtype=np.int64)  # per event id; -1: not rendered yet
         self._subject_first, self._keys = _search_keys(events)
         self._event_cols = events.select("event_id", "subject_id", "hadm_id", "table", "time")
 
@@ -165,15 +170,11 @@ class Serializer:
         frame = self._normalize(windows)
         pairs = self._select(frame, unlinked, exclude_tables)
         header = self._header(frame, include_admission, include_discharge)
-        needed = pl.concat(
-            [
-                pairs["event_id"],
-                header["admission_event"].drop_nulls(),
-                header["discharge_event"].drop_nulls(),
-            ]
-        ).unique()
-        self._render(needed)
-        result = self._assemble(frame, pairs, header, max_tokens)
+        self._render(pl.concat([header["admission_event"], header["discharge_event"]]).drop_nulls())
+        header = self._fixed_costs(frame, header, max_tokens)
+        totals = pairs.group_by("window").agg(pl.len().cast(pl.Int64).alias("n_window_events"))
+        pairs = self._candidates(pairs, header)
+        result = self._assemble(frame, pairs, header.join(totals, on="window", how="left"), max_tokens)
         return windows.with_columns(result.select(RESULT_COLUMNS))
 
     def render_events(self, event_ids: Sequence[int] | pl.Series) -> pl.DataFrame:
@@ -247,7 +248,7 @@ class Serializer:
             ranged.select("window", "hadm_id", pl.int_ranges("lo", "hi", dtype=pl.Int64).alias("event_id"))
             .explode("event_id", empty_as_null=False)
             .drop_nulls("event_id")
-            .join(events.rename({"hadm_id": "event_hadm"}), on="event_id", how="left", maintain_order="left")
+            .with_columns(_gather(events, "hadm_id").alias("event_hadm"), _gather(events, "table"))
         )
         admission_rows = pl.col("table") == "admissions"
         if self.style == "clean":  # the window's own admission is in the header; others stay events
@@ -361,54 +362,87 @@ class Serializer:
         return patients.select(text).to_series()
 
     # ------------------------------------------------------------------ assembly and truncation
+    def _fixed_costs(self, frame: pl.DataFrame, header: pl.DataFrame, max_tokens: int | None) -> pl.DataFrame:
+        """Header texts and tokens per window, its budget, and ``fixed_tokens`` (what always stays)."""
+        blocks = self._blocks
+        sep = self._separator_tokens
+        header = (
+            header.with_columns(count_series(self.counter, header["demographics"]).alias("demographics_tokens"))
+            .join(
+                blocks.select(pl.col("event_id").alias("admission_event"), pl.col("text").alias("admission_text"),
+                              pl.col("n_tokens").alias("admission_tokens")),
+                on="admission_event", how="left", maintain_order="left",
+            )
+            .join(
+                blocks.select(pl.col("event_id").alias("discharge_event"), pl.col("text").alias("discharge_text"),
+                              pl.col("n_tokens").alias("discharge_tokens")),
+                on="discharge_event", how="left", maintain_order="left",
+            )
+        )
+        budget = pl.lit(max_tokens, dtype=pl.Int64)
+        if "budget" in frame.columns:
+            header = header.join(frame.select("window", "budget"), on="window", how="left", maintain_order="left")
+            budget = pl.coalesce("budget", budget)
+        # demographics and admission, with the separators the style always prints
+        fixed_parts = 3 if self.style == "ehr-r1" else 1 + pl.col("admission_text").is_not_null().cast(pl.Int64)
+        return header.with_columns(
+            budget.alias("budget"),
+            (pl.col("demographics_tokens") + pl.col("admission_tokens").fill_null(0)
+             + (fixed_parts - 1) * sep).alias("fixed_tokens"),
+        )
+
+    def _candidates(self, pairs: pl.DataFrame, header: pl.DataFrame) -> pl.DataFrame:
+        """The pairs that can be printed within each window's budget, all rendered; older ones are dropped.
+
+        Rendering is the costly step, so only events that may fit are rendered: newest first, an
+        event is a candidate while the events newer than it (rendered: their tokens; not yet
+        rendered: their row count times their table's tokens per row) leave room in the budget.
+        Rendering candidates replaces estimates by true counts; this repeats until no new event
+        becomes a candidate. Every event kept is then a candidate, and no older one could fit.
+        """
+        sep = self._separator_tokens
+        limits = header.select("window", (pl.col("budget") - pl.col("fixed_tokens")).alias("room"))
+        if limits["room"].is_null().all():
+            self._render(pairs["event_id"])
+            return pairs
+        events = self.timeline.events
+        pairs = pairs.join(limits, on="window", how="left", maintain_order="left").with_columns(
+            _gather(events, "n_rows"), _gather(events, "table")
+        ).join(self._row_costs(), on="table", how="left", maintain_order="left")
+        estimate = (pl.col("row_cost") * pl.col("n_rows")).ceil().cast(pl.Int64)
+        while True:
+            rendered = pl.lit(pl.Series(self._tokens)).gather(pl.col("event_id"))
+            costed = pairs.with_columns(pl.when(rendered >= 0).then(rendered).alias("n_tokens"))
+            cost = pl.coalesce("n_tokens", estimate) + sep
+            costed = costed.with_columns(
+                (cost.reverse().cum_sum().reverse().over("window") - cost).alias("newer"))
+            candidate = pl.col("room").is_null() | (pl.col("newer") < pl.col("room"))
+            unrendered = costed.filter(candidate & pl.col("n_tokens").is_null())
+            if unrendered.is_empty():
+                return costed.filter(candidate).select("window", "event_id")
+            self._render(unrendered["event_id"])
+
+    def _row_costs(self) -> pl.DataFrame:
+        """Per table, a slightly low guess of tokens per row, from a rendered sample of its events."""
+        known = self.timeline.lookups.row_costs.get((self.style, self.counter.name))
+        tables = self.timeline.events["table"].unique()
+        if known is not None and tables.is_in(known["table"].implode()).all():
+            return known
+        events = self.timeline.events
+        sample = events.filter(pl.int_range(pl.len()).over("table") < _COST_SAMPLE)
+        blocks = self.render_events(sample["event_id"]).join(sample.select("event_id", "n_rows", "table"), on="event_id")
+        costs = blocks.group_by("table").agg(
+            (_COST_DISCOUNT * pl.col("n_tokens").sum() / pl.col("n_rows").sum()).alias("row_cost"))
+        if known is not None:
+            costs = pl.concat([known, costs.join(known, on="table", how="anti")])
+        self.timeline.lookups.row_costs[(self.style, self.counter.name)] = costs
+        return costs
+
     def _assemble(
         self, frame: pl.DataFrame, pairs: pl.DataFrame, header: pl.DataFrame, max_tokens: int | None
     ) -> pl.DataFrame:
         blocks = self._blocks
         sep = self._separator_tokens
-        header = (
-            header.with_columns(
-                count_series(self.counter, header["demographics"]).alias("demographics_tokens")
-            )
-            .join(
-                blocks.select(
-                    pl.col("event_id").alias("admission_event"),
-                    pl.col("text").alias("admission_text"),
-                    pl.col("n_tokens").alias("admission_tokens"),
-                ),
-                on="admission_event",
-                how="left",
-                maintain_order="left",
-            )
-            .join(
-                blocks.select(
-                    pl.col("event_id").alias("discharge_event"),
-                    pl.col("text").alias("discharge_text"),
-                    pl.col("n_tokens").alias("discharge_tokens"),
-                ),
-                on="discharge_event",
-                how="left",
-                maintain_order="left",
-            )
-        )
-        budget = pl.lit(max_tokens, dtype=pl.Int64)
-        if "budget" in frame.columns:
-            header = header.join(
-                frame.select("window", "budget"), on="window", how="left", maintain_order="left"
-            )
-            budget = pl.coalesce("budget", budget)
-        # Fixed part: demographics and admission, with the separators the style always prints.
-        fixed_parts = (
-            3 if self.style == "ehr-r1" else 1 + pl.col("admission_text").is_not_null().cast(pl.Int64)
-        )
-        header = header.with_columns(
-            budget.alias("budget"),
-            (
-                pl.col("demographics_tokens")
-                + pl.col("admission_tokens").fill_null(0)
-                + (fixed_parts - 1) * sep
-            ).alias("fixed_tokens"),
-        )
         items = (
             pairs.join(blocks, on="event_id", how="left", maintain_order="left")
             .join(
@@ -432,13 +466,13 @@ class Serializer:
             pl.col("text").filter("keep").alias("texts"),
             pl.col("event_id").filter("keep").alias("event_ids"),
             pl.col("cost").filter("keep").sum().alias("events_tokens"),
-            (~pl.col("keep")).sum().alias("n_events_dropped"),
         )
         out = header.join(per_window, on="window", how="left", maintain_order="left").with_columns(
             pl.col("texts").fill_null(pl.lit([], dtype=pl.List(pl.String))),
             pl.col("event_ids").fill_null(pl.lit([], dtype=pl.List(pl.Int64))),
             pl.col("events_tokens").fill_null(0),
-            pl.col("n_events_dropped").fill_null(0).cast(pl.Int64),
+        ).with_columns(
+            (pl.col("n_window_events").fill_null(0) - pl.col("texts").list.len()).cast(pl.Int64).alias("n_events_dropped")
         )
         used = pl.col("fixed_tokens") + pl.col("events_tokens")
         discharge_fits = pl.col("discharge_text").is_not_null() & (
@@ -523,7 +557,8 @@ class Serializer:
         for table, group in events.group_by("table"):
             name = str(table[0])
             spec = EVENT_TABLES[name]
-            rows = self.timeline.rows[name].join(group.select("event_id"), on="event_id", how="semi")
+            rows = (self.timeline.rows[name].join(group.select("event_id"), on="event_id", how="semi")
+                    .sort("event_id", "pos"))
             if self.style == "ehr-r1":
                 texts = _render_ehr_r1(spec, group, rows, self.timeline)
             else:
@@ -533,6 +568,12 @@ class Serializer:
             count_series(self.counter, pl.concat(rendered)["text"]).alias("n_tokens")
         )
         self._blocks = pl.concat([self._blocks, blocks.select(self._blocks.columns)])
+        self._tokens[blocks["event_id"].to_numpy()] = blocks["n_tokens"].to_numpy()
+
+
+def _gather(events: pl.DataFrame, column: str) -> pl.Expr:
+    """``events[column]`` of each row's ``event_id`` (event ids are the row numbers of the events frame)."""
+    return pl.lit(events[column]).gather(pl.col("event_id")).alias(column)
 
 
 def _join_row(row: dict, style: str) -> str:

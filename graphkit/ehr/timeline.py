@@ -25,6 +25,7 @@ import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
 import polars as pl
 
 from graphkit.ehr.events import EVENT_TABLES, LIST, LOOKUP, NUMBER, TABLE_ORDER, TABLE_RANK, EventTable
@@ -78,6 +79,8 @@ class Lookups:
     hcpcs: pl.DataFrame  # hcpcs_cd, d_hcpcs_name
     mappings: CodeMappings = field(default_factory=CodeMappings)
     _integral: dict[tuple[str, str], bool] = field(default_factory=dict, repr=False)
+    # learnt by graphkit.ehr.serialize once per source: tokens per row of each table, per (style, counter)
+    row_costs: dict[tuple[str, str], pl.DataFrame] = field(default_factory=dict, repr=False)
 
     def integral_column(self, table: str, column: str) -> bool:
         """Whether pandas.read_csv would have read the whole column as int64 (complete and integral).
@@ -136,7 +139,7 @@ class Timeline:
 
     definition: str
     events: pl.DataFrame  # EVENT_COLUMNS, sorted by event_id; event_id follows timeline order per subject
-    rows: dict[str, pl.DataFrame]  # per table: event_id, pos (row within event) and the printed columns
+    rows: dict[str, pl.DataFrame]  # per table, file order: event_id, pos (row within event), row_nr (rank in file order), printed columns
     patients: pl.DataFrame  # subject_id, gender, anchor_age, anchor_year
     admissions: pl.DataFrame  # subject_id, hadm_id, admittime, dischtime
     undated: dict[str, int]  # per table: rows left out because they have no usable time
@@ -198,15 +201,14 @@ def build_timeline(
         log.info("rows without a usable time left out of the timeline: %s", undated)
     table_rows = {name: rows.filter(pl.col("time").is_not_null()) for name, rows in table_rows.items()}
 
-    events, placement = _assign_events(table_rows, definition)
-    rows = {}
+    events, event_ids, positions = _assign_events(table_rows, definition)
+    rows, offset = {}, 0
     for name, frame in table_rows.items():
-        placed = placement.filter(pl.col("tbl") == TABLE_RANK[name]).select("row_nr", "event_id", "pos")
-        rows[name] = (
-            frame.join(placed, on="row_nr", how="inner")
-            .drop("subject_id", "hadm_id", "stay_id", "item", "code")
-            .sort("event_id", "pos")
+        rows[name] = frame.drop("subject_id", "hadm_id", "stay_id", "item", "code").with_columns(
+            pl.Series("event_id", event_ids[offset : offset + frame.height]),
+            pl.Series("pos", positions[offset : offset + frame.height]),
         )
+        offset += frame.height
     return Timeline(
         definition=definition,
         events=events,
@@ -225,36 +227,40 @@ def iter_timelines(
     definition: str = "clean",
     lookups: Lookups | None = None,
     tables: Sequence[str] | None = None,
+    batch_subjects: int | None = 2000,
 ) -> Iterator[Timeline]:
-    """One timeline per shard of ``source``, in shard order (the way to cover a whole cohort)."""
+    """Timelines covering a whole cohort: one per shard, in shard order, and within a shard of a
+    converted source one per ``batch_subjects`` patients (in subject order), which bounds memory
+    whatever the shard size. A raw folder is one shard and is never batched (each batch would
+    parse its CSV files again): convert large data first.
+    """
     lookups = lookups or load_lookups(source)
+    batched = batch_subjects is not None and source.kind == "converted"
     for shard in range(source.n_shards):
-        yield build_timeline(
-            source,
-            shard=shard if source.n_shards > 1 else None,
-            definition=definition,
-            lookups=lookups,
-            tables=tables,
-        )
+        shard_arg = shard if source.n_shards > 1 else None
+        if not batched:
+            yield build_timeline(source, shard=shard_arg, definition=definition, lookups=lookups, tables=tables)
+            continue
+        subjects = source.scan("patients", columns=["subject_id"], shard=shard_arg).collect()["subject_id"].sort()
+        for start in range(0, len(subjects), batch_subjects):
+            batch = subjects[start : start + batch_subjects].to_list()
+            yield build_timeline(source, shard=shard_arg, subjects=batch, definition=definition, lookups=lookups,
+                                 tables=tables)
 
 
-def _assign_events(table_rows: dict[str, pl.DataFrame], definition: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+def _assign_events(table_rows: dict[str, pl.DataFrame], definition: str) -> tuple[pl.DataFrame, np.ndarray, np.ndarray]:
+    """The events frame, and for every row (tables concatenated in ``table_rows`` order) its event and
+    its position within the event."""
     keys = pl.concat(
         [
             frame.select(
-                "subject_id",
-                "hadm_id",
-                "stay_id",
-                "time",
-                pl.lit(TABLE_RANK[name], dtype=pl.UInt8).alias("tbl"),
-                "row_nr",
-                "item",
-                "code",
+                "subject_id", "hadm_id", "stay_id", "time", pl.lit(TABLE_RANK[name], dtype=pl.UInt8).alias("tbl"),
+                "row_nr", "item", "code",
             )
             for name, frame in table_rows.items()
         ],
         how="vertical",
-    )
+    ).with_row_index("row")
     if definition == "clean":
         order = ["subject_id", "time", "tbl", "hadm_id", "row_nr"]
         group = ["subject_id", "time", "tbl", "hadm_id"]
@@ -264,7 +270,14 @@ def _assign_events(table_rows: dict[str, pl.DataFrame], definition: str) -> tupl
     keys = keys.sort(order, nulls_last=True)
     starts = pl.any_horizontal([pl.col(c).ne_missing(pl.col(c).shift(1)) for c in group])
     keys = keys.with_columns((starts.cum_sum() - 1).cast(pl.Int64).alias("event_id"))
-    keys = keys.with_columns(pl.int_range(pl.len()).over("event_id").alias("pos"))
+    sorted_ids = keys["event_id"].to_numpy()
+    first = np.flatnonzero(np.r_[True, sorted_ids[1:] != sorted_ids[:-1]]) if len(sorted_ids) else np.array([], int)
+    order_in_event = np.arange(len(sorted_ids)) - first[sorted_ids] if len(sorted_ids) else sorted_ids
+    event_ids = np.empty(len(sorted_ids), dtype=np.int64)
+    positions = np.empty(len(sorted_ids), dtype=np.int64)
+    original = keys["row"].to_numpy()
+    event_ids[original] = sorted_ids
+    positions[original] = order_in_event
     events = keys.group_by("event_id", maintain_order=True).agg(
         pl.col("subject_id", "hadm_id", "stay_id", "time", "tbl").first(),
         pl.len().alias("n_rows"),
@@ -281,7 +294,7 @@ def _assign_events(table_rows: dict[str, pl.DataFrame], definition: str) -> tupl
         schema_overrides={"tbl": pl.UInt8},
     )
     events = events.join(kinds, on="tbl", how="left").select(EVENT_COLUMNS).sort("event_id")
-    return events, keys.select("tbl", "row_nr", "event_id", "pos")
+    return events, event_ids, positions
 
 
 class _Reader:
@@ -296,7 +309,9 @@ class _Reader:
     def scan(self, table: str, columns: list[str]) -> pl.LazyFrame:
         frame = self.source.scan(table, columns=columns, shard=self.shard)
         if self.subjects is not None:
-            frame = frame.filter(pl.col("subject_id").is_in(self.subjects))
+            # the range lets parquet skip row groups (converted shards are sorted by subject)
+            subject = pl.col("subject_id")
+            frame = frame.filter(subject.is_between(min(self.subjects), max(self.subjects)) & subject.is_in(self.subjects))
         return frame
 
     def patients(self) -> pl.LazyFrame:
@@ -315,10 +330,8 @@ class _Reader:
             for c in table_spec.columns
             if c in printed or c in _LINK_COLUMNS or c in _NEEDS.get(spec.name, ())
         ]
-        # the row number is taken before any filter: it keeps the file order of rows sharing a time
-        frame = self.source.scan(spec.name, columns=raw, shard=self.shard).with_row_index("row_nr")
-        if self.subjects is not None:
-            frame = frame.filter(pl.col("subject_id").is_in(self.subjects))
+        # the row number keeps the file order of rows sharing a time
+        frame = self.scan(spec.name, raw).with_row_index("row_nr")
         frame = _DERIVE.get(spec.name, _no_derivation)(self, frame)
         frame = self._add_lookups(spec, frame)
         names = frame.collect_schema().names()
