@@ -30,13 +30,10 @@ def show(
     ),
 ) -> None:
     """Print a patient's record as the serializer writes it for models (markdown, one block per event)."""
-    from graphkit.ehr.serialize import STYLES, parse_time, show_record
+    from graphkit.ehr.serialize import check_style, parse_time, show_record
     from graphkit.ehr.source import open_source
 
-    if style not in STYLES:
-        raise ConfigError(
-            "is not a record style", where="--style", value=style, fix=f"use one of: {', '.join(STYLES)}"
-        )
+    check_style(style, "--style")
     if max_tokens is not None and max_tokens < 1:
         raise ConfigError(
             "must be a positive number of tokens",

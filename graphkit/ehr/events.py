@@ -70,6 +70,17 @@ def _f(label: str, column: str | None = None, kind: str = TEXT) -> Field:
 _ATC = _f("ATC Type", "atc_name", LOOKUP)
 _CCS = _f("CCS Type", "ccs_name", LOOKUP)
 _ITEM = _f("item_name", kind=LOOKUP)
+_VITALS_EHR_R1 = tuple(_f(c, kind=NUMBER) for c in ("temperature", "heartrate", "resprate", "o2sat", "sbp", "dbp"))
+_VITALS_CLEAN = (
+    _f("Temperature", "temperature", NUMBER), _f("Heart Rate", "heartrate", NUMBER),
+    _f("Respiratory Rate", "resprate", NUMBER), _f("O2 Saturation", "o2sat", NUMBER),
+    _f("Systolic BP", "sbp", NUMBER), _f("Diastolic BP", "dbp", NUMBER), _f("Pain", "pain"),
+)
+_INFUSION_EHR_R1 = (_ITEM, _f("amount", kind=NUMBER), _f("amountuom"), _f("rate", kind=NUMBER), _f("rateuom"))
+_INFUSION_CLEAN = (
+    _f("Item", "item_name", LOOKUP), _f("Amount", "amount", NUMBER), _f("Amount Unit", "amountuom"),
+    _f("Rate", "rate", NUMBER), _f("Rate Unit", "rateuom"),
+)
 
 EVENT_TABLES: dict[str, EventTable] = {
     t.name: t
@@ -301,18 +312,10 @@ EVENT_TABLES: dict[str, EventTable] = {
             TIME_DERIVED,
             "ED Triage",
             "Triage",
-            ehr_r1=tuple(
-                _f(c, kind=NUMBER) for c in ("temperature", "heartrate", "resprate", "o2sat", "sbp", "dbp")
-            )
+            ehr_r1=_VITALS_EHR_R1
             + (_f("pain"), _f("acuity", kind=NUMBER), _f("chiefcomplaint")),
-            clean=(
-                _f("Temperature", "temperature", NUMBER),
-                _f("Heart Rate", "heartrate", NUMBER),
-                _f("Respiratory Rate", "resprate", NUMBER),
-                _f("O2 Saturation", "o2sat", NUMBER),
-                _f("Systolic BP", "sbp", NUMBER),
-                _f("Diastolic BP", "dbp", NUMBER),
-                _f("Pain", "pain"),
+            clean=_VITALS_CLEAN
+            + (
                 _f("Acuity", "acuity", NUMBER),
                 _f("Chief Complaint", "chiefcomplaint"),
             ),
@@ -349,20 +352,9 @@ EVENT_TABLES: dict[str, EventTable] = {
             TIME_EXACT,
             "ED Vital Signs",
             "Vitalsign",
-            ehr_r1=tuple(
-                _f(c, kind=NUMBER) for c in ("temperature", "heartrate", "resprate", "o2sat", "sbp", "dbp")
-            )
+            ehr_r1=_VITALS_EHR_R1
             + (_f("pain"), _f("rhythm")),
-            clean=(
-                _f("Temperature", "temperature", NUMBER),
-                _f("Heart Rate", "heartrate", NUMBER),
-                _f("Respiratory Rate", "resprate", NUMBER),
-                _f("O2 Saturation", "o2sat", NUMBER),
-                _f("Systolic BP", "sbp", NUMBER),
-                _f("Diastolic BP", "dbp", NUMBER),
-                _f("Pain", "pain"),
-                _f("Rhythm", "rhythm"),
-            ),
+            clean=_VITALS_CLEAN + (_f("Rhythm", "rhythm"),),
         ),
         EventTable(
             # the ED diagnoses have no time column: the reference puts them at ED departure
@@ -438,20 +430,8 @@ EVENT_TABLES: dict[str, EventTable] = {
             TIME_EXACT,
             "Input Events",
             "Input Events",
-            ehr_r1=(
-                _ITEM,
-                _f("amount", kind=NUMBER),
-                _f("amountuom"),
-                _f("rate", kind=NUMBER),
-                _f("rateuom"),
-            ),
-            clean=(
-                _f("Item", "item_name", LOOKUP),
-                _f("Amount", "amount", NUMBER),
-                _f("Amount Unit", "amountuom"),
-                _f("Rate", "rate", NUMBER),
-                _f("Rate Unit", "rateuom"),
-            ),
+            ehr_r1=_INFUSION_EHR_R1,
+            clean=_INFUSION_CLEAN,
             item="item_name",
             code="itemid",
         ),
@@ -462,20 +442,8 @@ EVENT_TABLES: dict[str, EventTable] = {
             TIME_EXACT,
             "Ingredient Events",
             "Ingredient Events",
-            ehr_r1=(
-                _ITEM,
-                _f("amount", kind=NUMBER),
-                _f("amountuom"),
-                _f("rate", kind=NUMBER),
-                _f("rateuom"),
-            ),
-            clean=(
-                _f("Item", "item_name", LOOKUP),
-                _f("Amount", "amount", NUMBER),
-                _f("Amount Unit", "amountuom"),
-                _f("Rate", "rate", NUMBER),
-                _f("Rate Unit", "rateuom"),
-            ),
+            ehr_r1=_INFUSION_EHR_R1,
+            clean=_INFUSION_CLEAN,
             item="item_name",
             code="itemid",
         ),
@@ -578,15 +546,12 @@ PANDAS_NA_STRINGS = (
 )
 
 
-def event_table(name: str) -> EventTable:
+def check_tables(names, where: str) -> list[str]:
+    """``names`` if every one is a timeline table, else the ConfigError that lists them."""
     from graphkit.errors import ConfigError
 
-    try:
-        return EVENT_TABLES[name]
-    except KeyError:
-        raise ConfigError(
-            "is not a timeline table",
-            where=f"table {name!r}",
-            value=name,
-            fix=f"use one of: {', '.join(TABLE_ORDER)}",
-        ) from None
+    for name in names:
+        if name not in EVENT_TABLES:
+            raise ConfigError("is not a timeline table", where=where, value=name,
+                              fix=f"use some of: {', '.join(TABLE_ORDER)}")
+    return list(names)

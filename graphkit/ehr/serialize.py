@@ -43,6 +43,7 @@ from graphkit.ehr.events import (
     TIME_DATE,
     EventTable,
     Field,
+    check_tables,
 )
 from graphkit.ehr.timeline import Timeline
 from graphkit.ehr.tokens import TokenCounter, count_series, make_counter
@@ -75,6 +76,11 @@ class Record:
     event_ids: list[int] = field(default_factory=list)
 
 
+def check_style(style: str, where: str) -> None:
+    if style not in STYLES:
+        raise ConfigError("is not a record style", where=where, value=style, fix=f"use one of: {', '.join(STYLES)}")
+
+
 def user_message(record: str, instruction: str) -> str:
     """The user turn of a sample, as the reference builds it: the record, a line break, the instruction."""
     return f"{record}\n{instruction}"
@@ -84,10 +90,7 @@ class Serializer:
     """Prints windows of one timeline in one style; event blocks are rendered once and reused."""
 
     def __init__(self, timeline: Timeline, style: str = "clean", tokenizer=None):
-        if style not in STYLES:
-            raise ConfigError(
-                "is not a record style", where="style", value=style, fix=f"use one of: {', '.join(STYLES)}"
-            )
+        check_style(style, "style")
         self.timeline = timeline
         self.style = style
         self.counter: TokenCounter = make_counter(tokenizer)
@@ -155,14 +158,7 @@ class Serializer:
         admissions row is printed in the header (``include_admission``), not as an event.
         ``max_tokens`` (or a ``max_tokens`` column): budget for the whole record text.
         """
-        for name in exclude_tables:
-            if name not in EVENT_TABLES:
-                raise ConfigError(
-                    "is not a timeline table",
-                    where="exclude_tables",
-                    value=name,
-                    fix=f"use some of: {', '.join(EVENT_TABLES)}",
-                )
+        check_tables(exclude_tables, "exclude_tables")
         if "subject_id" not in windows.columns:
             raise ConfigError(
                 "has no subject_id column", where="windows", fix="add the subject of each window"
@@ -802,8 +798,7 @@ def show_record(
     """
     from graphkit.ehr.timeline import build_timeline
 
-    if style not in STYLES:
-        raise ConfigError("is not a record style", where="style", value=style, fix=f"use one of: {', '.join(STYLES)}")
+    check_style(style, "style")
     if max_tokens is not None and max_tokens < 1:
         raise ConfigError("must be a positive number of tokens", where="max_tokens", value=max_tokens,
                           fix="pass a budget such as 8192, or no budget")

@@ -28,7 +28,16 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 
-from graphkit.ehr.events import EVENT_TABLES, LIST, LOOKUP, NUMBER, TABLE_ORDER, TABLE_RANK, EventTable
+from graphkit.ehr.events import (
+    EVENT_TABLES,
+    LIST,
+    LOOKUP,
+    NUMBER,
+    TABLE_ORDER,
+    TABLE_RANK,
+    EventTable,
+    check_tables,
+)
 from graphkit.ehr.source import MimicSource, shard_of
 from graphkit.errors import ConfigError
 
@@ -176,14 +185,7 @@ def build_timeline(
         )
     lookups = lookups or load_lookups(source)
     wanted = list(TABLE_ORDER) if tables is None else [t for t in TABLE_ORDER if t in set(tables)]
-    for name in tables or ():
-        if name not in EVENT_TABLES:
-            raise ConfigError(
-                "is not a timeline table",
-                where="tables",
-                value=name,
-                fix=f"use some of: {', '.join(TABLE_ORDER)}",
-            )
+    check_tables(tables or (), "tables")
     present = [t for t in wanted if source.has(t)]
     if shard is None and subjects is not None and source.n_shards > 1:
         shards = {shard_of(s, source.n_shards) for s in subjects}
