@@ -40,13 +40,13 @@ from generators.inputs import (
     sample_files,
     thinking_files,
 )
-from generators.journal import Journal
 from generators.prompt import has_paths, strip_think
 from generators.verbalizers import build_verbalizer, judge_endpoint
 from generators.verbalizers.base import Usage, Verbalization, Verbalizer
 from graphkit.atomic import atomic_path, atomic_write_text
 from graphkit.errors import ConfigError, EndpointError, InputError
 from graphkit.hashing import config_hash, file_hash
+from graphkit.journal import Journal
 from graphkit.progress import NULL_PROGRESS, Progress
 
 log = logging.getLogger(__name__)
@@ -360,7 +360,8 @@ async def _run_shard(config: GenerateConfig, verbalizer: Verbalizer, filters: Fi
     out = config.out
     report = ShardReport(index, count)
     marker = _marker(out, index, count)
-    journal = Journal(out / ".work" / f"shard-{shard_name(index, count)}" / "journal.jsonl")
+    journal = Journal(out / ".work" / f"shard-{shard_name(index, count)}" / "journal.jsonl",
+                      redo_fix="delete the shard's .work directory to redo it (the response cache keeps paid-for answers)")
     if only is not None:
         dropped = journal.forget(only)
         if dropped:

@@ -8,9 +8,9 @@ import logging
 import pytest
 
 from generators.cache import ResponseCache
-from generators.endpoint import check_endpoint, is_loopback
 from generators.mockserver import MockOpenAIServer
 from generators.verbalizers.openai_compat import ChatEndpoint, EndpointConfig
+from graphkit.endpoint import check_endpoint, is_loopback
 from graphkit.errors import ConfigError, RemoteEndpointRefused
 
 
@@ -36,7 +36,7 @@ def test_everything_else_is_remote_and_refused(url):
 
 
 def test_the_opt_in_is_logged_with_the_host_and_nothing_else(caplog):
-    with caplog.at_level(logging.WARNING, logger="generators.endpoint"):
+    with caplog.at_level(logging.WARNING, logger="graphkit.endpoint"):
         assert check_endpoint("https://api.example.com/v1/secret-path?key=k", allow_remote=True) is False
     assert "api.example.com" in caplog.text
     assert "secret-path" not in caplog.text and "key=k" not in caplog.text

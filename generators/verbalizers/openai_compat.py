@@ -24,9 +24,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from generators.cache import ResponseCache, cache_key
-from generators.endpoint import check_endpoint
 from generators.inputs import CaseInput
 from generators.verbalizers.base import Usage, Verbalization, Verbalizer
+from graphkit.endpoint import check_endpoint
 from graphkit.errors import ConfigError, EndpointError
 from graphkit.extras import require
 

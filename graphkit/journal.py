@@ -1,7 +1,7 @@
-"""A shard's append-only journal: one JSON line per finished sample, the unit of resume.
+"""An append-only journal: one JSON line per finished sample, the unit of resume.
 
-Everything a sample produced (its cases, its rejected candidates, its outcome and cost) is one
-line written with one ``write`` call, so a sample is either wholly in the journal or not at all.
+Everything a sample produced (generators: its cases, rejected candidates, outcome and cost; the
+bench evaluator: its completion and scores) is one line written with one ``write`` call, so a sample is either wholly in the journal or not at all.
 A kill can at worst leave a torn last line; opening the journal cuts it off, and that sample is
 simply done again. A sample id appears at most once: that is what makes a resume lose nothing
 and duplicate nothing.
@@ -23,8 +23,14 @@ log = logging.getLogger(__name__)
 
 
 class Journal:
-    def __init__(self, path: str | Path):
+    """Entries are dicts with at least ``id`` (the sample id) and ``i`` (its position in the input).
+
+    ``redo_fix`` is the advice an error gives when the file is damaged (how to redo the work).
+    """
+
+    def __init__(self, path: str | Path, *, redo_fix: str = "delete the journal file to redo its samples"):
         self.path = Path(path)
+        self.redo_fix = redo_fix
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._fd: int | None = None
 
@@ -43,11 +49,11 @@ class Journal:
                 except json.JSONDecodeError:
                     if handle.read(1):
                         raise InputError("a journal line in the middle is not valid JSON", where=f"{self.path} line {number}",
-                                         fix="delete the shard's .work directory to redo it (the response cache keeps paid-for answers)") from None
+                                         fix=self.redo_fix) from None
                     break
                 if entry["id"] in done:
                     raise InputError("a sample occurs twice in the journal", where=str(self.path), value=entry["id"],
-                                     fix="delete the shard's .work directory to redo it")
+                                     fix=self.redo_fix)
                 done[entry["id"]] = entry["i"]
                 good_end += len(line)
         if good_end < self.path.stat().st_size:
