@@ -15,6 +15,7 @@ import json
 import os
 import random
 import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -147,6 +148,27 @@ def run_worker(impl: str, stage: str, recipe: str, out: Path, overrides: dict[st
     if completed.returncode != 0:
         return {"impl": impl, "stage": stage, "error": completed.stderr.strip().splitlines()[-1:]}
     return json.loads(out.read_text())
+
+
+def run_pair(stage: str, recipe: str, overrides: dict[str, Any], root: Path, repeats: int = 1) -> list[dict[str, Any]]:
+    """ehr-r1 and plain TRL on one stage, ``repeats`` times each in alternating order (so a
+    shared machine's load drifts evenly over both); the medians of the runs, one row per impl."""
+    runs: dict[str, list[dict[str, Any]]] = {"ehr-r1": [], "trl": []}
+    for repeat in range(repeats):
+        for impl in ("ehr-r1", "trl") if repeat % 2 == 0 else ("trl", "ehr-r1"):
+            out = root / f"{stage}-{impl}-{repeat}"
+            runs[impl].append(run_worker(impl, stage, recipe, out.with_suffix(".json"),
+                                         {**overrides, "output_dir": str(out)}))
+    return [_median(impl, stage, results) for impl, results in runs.items()]
+
+
+def _median(impl: str, stage: str, results: list[dict[str, Any]]) -> dict[str, Any]:
+    good = [r for r in results if "error" not in r]
+    if not good:
+        return results[0]
+    keys = {k for r in good for k, v in r.items() if isinstance(v, int | float)}
+    return {"impl": impl, "stage": stage, "runs": len(good),
+            **{k: statistics.median(r[k] for r in good if k in r) for k in sorted(keys)}}
 
 
 def machine() -> dict[str, Any]:

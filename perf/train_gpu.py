@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 
 from graphkit.extras import available
-from perf.train_common import machine, run_worker, stage_table, write_cases, write_results
+from perf.train_common import machine, run_pair, run_worker, stage_table, write_cases, write_results
 
 QWEN3_1_7B = dict(vocab_size=151936, hidden_size=2048, intermediate_size=6144, num_hidden_layers=28,
                   num_attention_heads=16, num_key_value_heads=8, head_dim=128, max_position_embeddings=40960,
@@ -48,6 +48,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--gpus", type=int, default=None, help="processes for the ZeRO runs (default: all GPUs)")
     parser.add_argument("--max-length", type=int, default=4096, help="sft/dapt sequence budget for the throughput runs")
+    parser.add_argument("--repeats", type=int, default=2, help="runs per stage and implementation (medians)")
     parser.add_argument("--smoke-cpu", action="store_true", help="run the flow on CPU with the tiny model")
     args = parser.parse_args()
 
@@ -77,9 +78,7 @@ def main() -> None:
             if stage == "grpo" and sizes:
                 stage_sizes = {"per_device_train_batch_size": 16, "global_batch_size": 16,
                                "max_prompt_length": args.max_length, "dataloader_num_workers": 2}
-            for impl in ("ehr-r1", "trl"):
-                rows.append(run_worker(impl, stage, recipes.format(stage=stage), root / f"{stage}-{impl}.json",
-                                       {**common, **stage_sizes, "output_dir": str(root / f"{stage}-{impl}")}))
+            rows += run_pair(stage, recipes.format(stage=stage), {**common, **stage_sizes}, root, args.repeats)
         zero = []
         if not args.smoke_cpu:
             for name in ("deepspeed_zero2", "deepspeed_zero3"):

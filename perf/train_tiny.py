@@ -2,7 +2,7 @@
 stage through ehr-r1 against a plain TRL script with the same settings (same tiny model, cases,
 steps), every case in its own process.
 
-    python -m perf.train_tiny [--steps 10] [--cases 64] [--events 12]
+    python -m perf.train_tiny [--steps 10] [--cases 64] [--events 12] [--repeats 3]
 
 Writes perf/results/train_tiny.{json,md}. The machine is shared while developing: the load
 average is recorded with the numbers.
@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from perf.train_common import REPO, machine, run_worker, stage_table, write_cases, write_results
+from perf.train_common import REPO, machine, run_pair, stage_table, write_cases, write_results
 
 
 def _end_to_end(cases: Path, out: Path) -> dict[str, float]:
@@ -49,6 +49,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--cases", type=int, default=64)
     parser.add_argument("--events", type=int, default=12)
+    parser.add_argument("--repeats", type=int, default=3, help="runs per stage and implementation (medians)")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -56,12 +57,9 @@ def main() -> None:
         cases = write_cases(root / "cases.jsonl", args.cases, args.events)
         end_to_end = _end_to_end(cases, root / "e2e")
         model = root / "e2e" / "tiny"
-        rows = []
-        for stage in ("dapt", "sft", "grpo"):
-            for impl in ("ehr-r1", "trl"):
-                overrides = {"model_name_or_path": str(model), "dataset_path": str(cases),
-                             "output_dir": str(root / f"{stage}-{impl}"), "max_steps": args.steps}
-                rows.append(run_worker(impl, stage, f"tiny/{stage}/cpu", root / f"{stage}-{impl}.json", overrides))
+        common = {"model_name_or_path": str(model), "dataset_path": str(cases), "max_steps": args.steps}
+        rows = [row for stage in ("dapt", "sft", "grpo")
+                for row in run_pair(stage, f"tiny/{stage}/cpu", common, root, args.repeats)]
 
     payload = {"benchmark": "train_tiny", "machine": machine(), "args": vars(args), "end_to_end": end_to_end,
                "stages": rows}
@@ -69,7 +67,8 @@ def main() -> None:
         "# Tiny training on CPU",
         "",
         f"Machine: {payload['machine']['cpus']} CPUs, load average {payload['machine']['load_average']}, "
-        f"git {payload['machine']['git']}; {args.cases} cases of {args.events} events, {args.steps} steps per stage.",
+        f"git {payload['machine']['git']}; {args.cases} cases of {args.events} events, {args.steps} steps per stage, "
+        f"median of {args.repeats} runs per implementation in alternating order.",
         "",
         "End to end (`training.demo.tiny_sft_grpo` after building the tiny model, fresh process): "
         + ", ".join(f"{k} {v:.1f}" for k, v in end_to_end.items() if isinstance(v, float)),
