@@ -15,7 +15,6 @@ import json
 import os
 import random
 import resource
-import statistics
 import subprocess
 import sys
 import time
@@ -152,7 +151,7 @@ def run_worker(impl: str, stage: str, recipe: str, out: Path, overrides: dict[st
 
 def run_pair(stage: str, recipe: str, overrides: dict[str, Any], root: Path, repeats: int = 1) -> list[dict[str, Any]]:
     """ehr-r1 and plain TRL on one stage, ``repeats`` times each in alternating order (so a
-    shared machine's load drifts evenly over both); the medians of the runs, one row per impl."""
+    shared machine's load drifts evenly over both); the median run of each, one row per impl."""
     runs: dict[str, list[dict[str, Any]]] = {"ehr-r1": [], "trl": []}
     for repeat in range(repeats):
         for impl in ("ehr-r1", "trl") if repeat % 2 == 0 else ("trl", "ehr-r1"):
@@ -163,12 +162,12 @@ def run_pair(stage: str, recipe: str, overrides: dict[str, Any], root: Path, rep
 
 
 def _median(impl: str, stage: str, results: list[dict[str, Any]]) -> dict[str, Any]:
-    good = [r for r in results if "error" not in r]
+    """The run with the median tokens/s, whole (its other numbers belong to the same run)."""
+    good = sorted((r for r in results if "error" not in r), key=lambda r: r.get("tokens_per_second", 0.0))
     if not good:
         return results[0]
-    keys = {k for r in good for k, v in r.items() if isinstance(v, int | float)}
-    return {"impl": impl, "stage": stage, "runs": len(good),
-            **{k: statistics.median(r[k] for r in good if k in r) for k in sorted(keys)}}
+    return {**good[(len(good) - 1) // 2], "impl": impl, "stage": stage, "runs": len(good),
+            "tokens_per_second_runs": [r.get("tokens_per_second") for r in good]}
 
 
 def machine() -> dict[str, Any]:
