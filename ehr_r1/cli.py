@@ -74,6 +74,7 @@ def _register() -> None:
     from bench.cli import app as bench_app; app.add_typer(bench_app, name="bench")  # noqa: E702
     from training.cli import app as train_app; app.add_typer(train_app, name="train")  # noqa: E702
     from graphkit.store.cli import app as graph_app; app.add_typer(graph_app, name="graph")  # noqa: E702
+    from graphkit.kg.cli import register as register_kg; register_kg(graph_app)  # noqa: E702
     from generators.cli import app as generate_app; app.add_typer(generate_app, name="generate")  # noqa: E702
 
 

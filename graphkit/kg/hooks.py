@@ -50,7 +50,9 @@ def post_build_hooks() -> list[PostBuildHook]:
         try:
             hook = getattr(importlib.import_module(module), name)
         except (ImportError, AttributeError) as exc:
-            raise ConfigError("a post-build hook cannot be loaded", where="graphkit.kg.hooks", value=entry) from exc
+            raise ConfigError(
+                "a post-build hook cannot be loaded", where="graphkit.kg.hooks", value=entry
+            ) from exc
         if hook not in hooks:
             hooks.append(hook)
     return hooks

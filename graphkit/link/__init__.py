@@ -1,9 +1,9 @@
 """MIMIC-IV dictionary entities -> UMLS concepts (CONTRACTS.md section 4).
 
-    from graphkit.link import link_mimic, read_links, map_items
-    result = link_mimic(open_release(dir), open_source(mimic))   # LinkResult(items, links, dropped)
-    links = read_links(workspace.graph / "build" / "kg")          # what `ehr-r1 graph build` wrote
-    map_items(sample["context_items"], links)                     # key, cui, method, score
+from graphkit.link import link_mimic, read_links, map_items
+result = link_mimic(open_release(dir), open_source(mimic))   # LinkResult(items, links, dropped)
+links = read_links(workspace.graph / "build" / "kg")          # what `ehr-r1 graph build` wrote
+map_items(sample["context_items"], links)                     # key, cui, method, score
 """
 
 from graphkit.link.items import KIND_GROUPS, collect_items, key_expr

@@ -209,7 +209,9 @@ def collect_items(source, *, count_rows: bool = False) -> pl.DataFrame:
                 observed = _counts(source, table, table, ("itemid",), None).drop("name")
                 observed = observed.with_columns(pl.lit(None, pl.String).alias("name"))
             if entries.height or observed is not None:
-                parts.append(_finish(_merge(entries.unique("key", maintain_order=True), observed), table, kind))
+                parts.append(
+                    _finish(_merge(entries.unique("key", maintain_order=True), observed), table, kind)
+                )
 
     for spec in TEXT_ITEMS:
         if not source.has(spec.table):

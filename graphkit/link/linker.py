@@ -59,7 +59,11 @@ class LinkOptions:
     text_threshold: float = 0.85  # least QuickUMLS similarity kept
 
     def to_dict(self) -> dict:
-        return {"tiers": list(self.tiers), "max_concepts": self.max_concepts, "text_threshold": self.text_threshold}
+        return {
+            "tiers": list(self.tiers),
+            "max_concepts": self.max_concepts,
+            "text_threshold": self.text_threshold,
+        }
 
 
 @dataclass
@@ -114,7 +118,9 @@ def _as_links(frame: pl.DataFrame, items: pl.DataFrame) -> pl.DataFrame:
     return joined.select(pl.col(c).cast(t) for c, t in LINK_SCHEMA.items())
 
 
-def _best(frame: pl.DataFrame, order: list[str], limit: int, descending: list[bool] | None = None) -> pl.DataFrame:
+def _best(
+    frame: pl.DataFrame, order: list[str], limit: int, descending: list[bool] | None = None
+) -> pl.DataFrame:
     """At most ``limit`` rows per key, best first by ``order``."""
     return (
         frame.sort(["key", *order], descending=[False, *(descending or [False] * len(order))])
@@ -128,7 +134,9 @@ def icd_links(items: pl.DataFrame, codes: pl.LazyFrame) -> pl.DataFrame:
     """ICD items by SAB + the code in UMLS (dotted) form."""
     icd_items = items.filter(pl.col("table").is_in(list(ICD_TABLES)))
     if not icd_items.height:
-        return pl.DataFrame(schema={"key": pl.String, "cui": pl.String, "method": pl.String, "score": pl.Float64})
+        return pl.DataFrame(
+            schema={"key": pl.String, "cui": pl.String, "method": pl.String, "score": pl.Float64}
+        )
     sabs, dotted = [], []
     for table, code in icd_items.select("table", "code").rows():
         version, _, raw = code.partition(":")
@@ -136,11 +144,15 @@ def icd_links(items: pl.DataFrame, codes: pl.LazyFrame) -> pl.DataFrame:
         sab = icd.SAB_OF.get(("procedures_icd" if procedure else "diagnoses_icd", int(version)))
         sabs.append(sab)
         dotted.append(icd.umls_code(raw, int(version), procedure) if sab else None)
-    wanted = icd_items.select("key").with_columns(pl.Series("sab", sabs, pl.String), pl.Series("umls", dotted, pl.String))
+    wanted = icd_items.select("key").with_columns(
+        pl.Series("sab", sabs, pl.String), pl.Series("umls", dotted, pl.String)
+    )
     found = codes.select("sab", pl.col("code").alias("umls"), "cui").join(
         wanted.lazy(), on=["sab", "umls"], how="inner"
     )
-    return found.select("key", "cui", pl.lit("icd_code").alias("method"), pl.lit(1.0).alias("score")).collect()
+    return found.select(
+        "key", "cui", pl.lit("icd_code").alias("method"), pl.lit(1.0).alias("score")
+    ).collect()
 
 
 def code_map_links(items: pl.DataFrame, codes: pl.LazyFrame, item_maps: pl.DataFrame) -> pl.DataFrame:
@@ -149,7 +161,9 @@ def code_map_links(items: pl.DataFrame, codes: pl.LazyFrame, item_maps: pl.DataF
         pl.concat_str([pl.col("table"), pl.col("itemid").cast(pl.String)], separator=":").alias("key"),
         "sab",
         "code",
-        pl.col("relation").replace_strict(MAP_RELATION_SCORES, default=0.8, return_dtype=pl.Float64).alias("score"),
+        pl.col("relation")
+        .replace_strict(MAP_RELATION_SCORES, default=0.8, return_dtype=pl.Float64)
+        .alias("score"),
     ).join(items.select("key"), on="key", how="semi")
     found = codes.select("sab", "code", "cui").join(keyed.lazy(), on=["sab", "code"], how="inner")
     return (
@@ -163,7 +177,11 @@ def code_map_links(items: pl.DataFrame, codes: pl.LazyFrame, item_maps: pl.DataF
 def hcpcs_links(items: pl.DataFrame, codes: pl.LazyFrame) -> pl.DataFrame:
     wanted = items.filter(pl.col("table") == "hcpcsevents").select("key", "code")
     found = codes.filter(pl.col("sab").is_in(list(HCPCS_SABS))).join(wanted.lazy(), on="code", how="inner")
-    return found.select("key", "cui", pl.lit("hcpcs_code").alias("method"), pl.lit(1.0).alias("score")).unique().collect()
+    return (
+        found.select("key", "cui", pl.lit("hcpcs_code").alias("method"), pl.lit(1.0).alias("score"))
+        .unique()
+        .collect()
+    )
 
 
 def ndc_links(item_ndcs: pl.DataFrame, ndc: pl.LazyFrame, limit: int) -> pl.DataFrame:
@@ -183,10 +201,14 @@ def name_links(items: pl.DataFrame, vocab: Vocabulary, limit: int) -> pl.DataFra
     """Normalized names equal to a concept atom's normalized name, in the kind's semantic groups."""
     wanted = candidates(items.filter(pl.col("kind").is_in(list(KIND_GROUPS))))
     if not wanted.height:
-        return pl.DataFrame(schema={"key": pl.String, "cui": pl.String, "method": pl.String, "score": pl.Float64})
+        return pl.DataFrame(
+            schema={"key": pl.String, "cui": pl.String, "method": pl.String, "score": pl.Float64}
+        )
     keys = wanted.select(pl.col("candidate").unique())
     atoms = (
-        vocab.names.select("cui", normalized(pl.col("name")).alias("candidate"), pl.col("ispref").cast(pl.Boolean))
+        vocab.names.select(
+            "cui", normalized(pl.col("name")).alias("candidate"), pl.col("ispref").cast(pl.Boolean)
+        )
         .join(keys.lazy(), on="candidate", how="semi")
         .group_by("cui", "candidate")
         .agg(pl.col("ispref").any())
@@ -198,11 +220,13 @@ def name_links(items: pl.DataFrame, vocab: Vocabulary, limit: int) -> pl.DataFra
         schema={"kind": pl.String, "semantic_group": pl.String, "group_rank": pl.Int32},
         orient="row",
     )
-    matched = wanted.join(atoms, on="candidate", how="inner").join(group_rank, on=["kind", "semantic_group"], how="inner")
+    matched = wanted.join(atoms, on="candidate", how="inner").join(
+        group_rank, on=["kind", "semantic_group"], how="inner"
+    )
     # the best candidate rank, then the best group, decide; ties keep up to `limit` concepts
-    matched = matched.filter(
-        pl.col("rank") == pl.col("rank").min().over("key")
-    ).filter(pl.col("group_rank") == pl.col("group_rank").min().over("key"))
+    matched = matched.filter(pl.col("rank") == pl.col("rank").min().over("key")).filter(
+        pl.col("group_rank") == pl.col("group_rank").min().over("key")
+    )
     matched = matched.group_by("key", "cui", "rank").agg(pl.col("ispref").any())
     matched = _best(matched, ["ispref", "cui"], limit, [True, False])
     methods = pl.DataFrame(
@@ -273,14 +297,18 @@ def link_items(
 def _check_tiers(tiers: Iterable[str]) -> None:
     for tier in tiers:
         if tier not in ("code", "name", "text"):
-            raise InputError("unknown linking tier", where="link tiers", value=tier, fix="use code, name and/or text")
+            raise InputError(
+                "unknown linking tier", where="link tiers", value=tier, fix="use code, name and/or text"
+            )
 
 
 def _extra(extra: pl.DataFrame, items: pl.DataFrame) -> pl.DataFrame:
     missing = {"key", "cui"} - set(extra.columns)
     if missing:
         raise InputError(
-            "extra links need the columns key and cui", where="extra links", value=sorted(missing),
+            "extra links need the columns key and cui",
+            where="extra links",
+            value=sorted(missing),
             fix="write rows key, cui[, score]",
         )
     unknown = extra.join(items.select("key"), on="key", how="anti")["key"].unique().sort()
@@ -293,7 +321,10 @@ def _extra(extra: pl.DataFrame, items: pl.DataFrame) -> pl.DataFrame:
         )
     score = pl.col("score").cast(pl.Float64) if "score" in extra.columns else pl.lit(1.0)
     return extra.select(
-        pl.col("key").cast(pl.String), pl.col("cui").cast(pl.String), pl.lit(EXTRA_METHOD).alias("method"), score.alias("score")
+        pl.col("key").cast(pl.String),
+        pl.col("cui").cast(pl.String),
+        pl.lit(EXTRA_METHOD).alias("method"),
+        score.alias("score"),
     ).unique(["key", "cui"], keep="first", maintain_order=True)
 
 

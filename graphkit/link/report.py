@@ -7,7 +7,9 @@ import polars as pl
 from graphkit.link.linker import METHODS
 
 
-def link_report(items: pl.DataFrame, links: pl.DataFrame, *, present: set[str] | None = None, top: int = 10) -> dict:
+def link_report(
+    items: pl.DataFrame, links: pl.DataFrame, *, present: set[str] | None = None, top: int = 10
+) -> dict:
     """Coverage of ``items`` (with ``rows`` counted) by ``links``.
 
     Returns ``{"tables": [...], "unlinked": {table: [{key, name, rows}, ...]}}``; a table row has
@@ -17,7 +19,9 @@ def link_report(items: pl.DataFrame, links: pl.DataFrame, *, present: set[str] |
     has rows, else every dictionary item of it.
     """
     method_of = (
-        links.with_columns(pl.col("method").replace_strict({m: i for i, m in enumerate(METHODS)}, default=99).alias("order"))
+        links.with_columns(
+            pl.col("method").replace_strict({m: i for i, m in enumerate(METHODS)}, default=99).alias("order")
+        )
         .sort("key", "order")
         .unique("key", keep="first")
         .select("key", "method")
@@ -45,7 +49,9 @@ def link_report(items: pl.DataFrame, links: pl.DataFrame, *, present: set[str] |
             row[f"rows_{method}"] = int(group["rows"].sum())
         tables.append(row)
     unlinked = {}
-    for (table,), part in sorted(frame.filter(pl.col("method").is_null()).partition_by("table", as_dict=True).items()):
+    for (table,), part in sorted(
+        frame.filter(pl.col("method").is_null()).partition_by("table", as_dict=True).items()
+    ):
         worst = part.sort(["rows", "key"], descending=[True, False]).head(top)
         unlinked[table] = worst.select("key", "name", "rows").to_dicts()
     return {"tables": tables, "unlinked": unlinked}
@@ -53,5 +59,10 @@ def link_report(items: pl.DataFrame, links: pl.DataFrame, *, present: set[str] |
 
 def methods_of(report: dict) -> list[str]:
     """The methods that linked anything in a report, in cascade order."""
-    used = {key[len("items_"):] for row in report["tables"] for key in row if key.startswith("items_") and key != "items_linked"}
+    used = {
+        key[len("items_") :]
+        for row in report["tables"]
+        for key in row
+        if key.startswith("items_") and key != "items_linked"
+    }
     return [m for m in METHODS if m in used]

@@ -23,7 +23,11 @@ def write_links(result: LinkResult, folder: str | Path, *, extra: Mapping | None
     """links.parquet, items.parquet, dropped_links.parquet and link_summary.json (each atomic)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    for frame, name in ((result.links, LINKS_FILE), (result.items, ITEMS_FILE), (result.dropped, DROPPED_FILE)):
+    for frame, name in (
+        (result.links, LINKS_FILE),
+        (result.items, ITEMS_FILE),
+        (result.dropped, DROPPED_FILE),
+    ):
         with atomic_path(folder / name, suffix=".parquet") as tmp:
             frame.write_parquet(tmp)
     summary = {**result.summary(), **(extra or {})}
@@ -51,7 +55,9 @@ def read_links(path: str | Path) -> pl.DataFrame:
 def read_items(folder: str | Path) -> pl.DataFrame:
     file = Path(folder) / ITEMS_FILE
     if not file.is_file():
-        raise InputError("no item table here", where=str(file), fix="build the graph first (ehr-r1 graph build)")
+        raise InputError(
+            "no item table here", where=str(file), fix="build the graph first (ehr-r1 graph build)"
+        )
     return pl.read_parquet(file).select(pl.col(c).cast(t) for c, t in ITEM_SCHEMA.items())
 
 
@@ -66,6 +72,10 @@ def map_items(items: Iterable | pl.DataFrame | pl.Series, links: pl.DataFrame) -
     elif isinstance(items, pl.Series):
         keys = items.struct.field("key") if isinstance(items.dtype, pl.Struct) else items
     else:
-        keys = pl.Series([item["key"] if isinstance(item, Mapping) else item for item in items], dtype=pl.String)
+        keys = pl.Series(
+            [item["key"] if isinstance(item, Mapping) else item for item in items], dtype=pl.String
+        )
     wanted = pl.DataFrame({"key": keys.cast(pl.String)}).unique(maintain_order=True)
-    return wanted.join(links.select("key", "cui", "method", "score"), on="key", how="inner", maintain_order="left")
+    return wanted.join(
+        links.select("key", "cui", "method", "score"), on="key", how="inner", maintain_order="left"
+    )

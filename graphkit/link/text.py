@@ -41,7 +41,9 @@ def _require_nlp() -> None:
         require(module, "nlp", _PURPOSE)
 
 
-def build_index(names: pl.LazyFrame, concept_types: pl.LazyFrame, out_dir: str | Path, *, progress=None) -> Path:
+def build_index(
+    names: pl.LazyFrame, concept_types: pl.LazyFrame, out_dir: str | Path, *, progress=None
+) -> Path:
     """A QuickUMLS index of ``names`` (cui, name, ispref) with ``concept_types`` (cui, semantic_types).
 
     Terms are lowercased (the index carries QuickUMLS's lowercase flag). Written into a temporary
@@ -54,7 +56,11 @@ def build_index(names: pl.LazyFrame, concept_types: pl.LazyFrame, out_dir: str |
 
     progress = progress or NULL_PROGRESS
     terms = (
-        names.select("cui", pl.col("name").str.strip_chars().str.to_lowercase().alias("term"), pl.col("ispref").cast(pl.Boolean))
+        names.select(
+            "cui",
+            pl.col("name").str.strip_chars().str.to_lowercase().alias("term"),
+            pl.col("ispref").cast(pl.Boolean),
+        )
         .filter(pl.col("term").str.len_chars() > 0)
         .group_by("term", "cui")
         .agg(pl.col("ispref").any())
@@ -120,7 +126,10 @@ def _pipeline():
             nlp.add_pipe("abbreviation_detector")
             return nlp, scispacy_model, True
         except ImportError:
-            log.info("scispacy model %s is installed but scispacy is not: abbreviations are not expanded", scispacy_model)
+            log.info(
+                "scispacy model %s is installed but scispacy is not: abbreviations are not expanded",
+                scispacy_model,
+            )
     else:
         log.info("no scispacy model installed: abbreviations in item names are not expanded")
     if spacy.util.is_package("en_core_web_sm"):
@@ -149,11 +158,17 @@ def expand_abbreviations(doc) -> str:
 class QuickUMLSMatcher:
     """The text tier of graphkit.link.linker: ``link(items, threshold, limit)``."""
 
-    def __init__(self, index_dir: str | Path, *, cache_dir: str | Path, similarity: str = "jaccard", window: int = 5):
+    def __init__(
+        self, index_dir: str | Path, *, cache_dir: str | Path, similarity: str = "jaccard", window: int = 5
+    ):
         _require_nlp()
         index_dir = Path(index_dir)
         if not (index_dir / "umls-simstring.db").is_dir():
-            raise InputError("not a QuickUMLS index", where=str(index_dir), fix="build it with graphkit.link.text.build_index")
+            raise InputError(
+                "not a QuickUMLS index",
+                where=str(index_dir),
+                fix="build it with graphkit.link.text.build_index",
+            )
         cache_dir = Path(cache_dir)
         self.stopwords = _stopwords(cache_dir)
         self.nlp, self.tokenizer, self.abbreviations = _pipeline()
@@ -161,8 +176,12 @@ class QuickUMLSMatcher:
 
         # spacy_component=True: QuickUMLS does not spacy.load() a model itself; ours is set below
         self._matcher = QuickUMLS(
-            str(index_dir), threshold=0.5, window=window, similarity_name=similarity,
-            accepted_semtypes=None, spacy_component=True,
+            str(index_dir),
+            threshold=0.5,
+            window=window,
+            similarity_name=similarity,
+            accepted_semtypes=None,
+            spacy_component=True,
         )
         self._matcher.nlp = self.nlp
         self._group_of = {tui: t.group for tui, t in semantic_types().items()}
@@ -180,19 +199,27 @@ class QuickUMLSMatcher:
     def link(self, items: pl.DataFrame, *, threshold: float, limit: int) -> pl.DataFrame:
         """key, cui, method, score for items whose name matches a concept of their kind's groups."""
         rows = []
-        for key, kind, name in items.filter(pl.col("name").is_not_null() & pl.col("kind").is_in(list(KIND_GROUPS))).select(
-            "key", "kind", "name"
-        ).iter_rows():
-            rows += [(key, cui, score) for cui, score in self._best(name, KIND_GROUPS[kind], threshold, limit)]
-        return pl.DataFrame(rows, schema={"key": pl.String, "cui": pl.String, "score": pl.Float64}, orient="row").select(
-            "key", "cui", pl.lit("quickumls").alias("method"), "score"
-        )
+        for key, kind, name in (
+            items.filter(pl.col("name").is_not_null() & pl.col("kind").is_in(list(KIND_GROUPS)))
+            .select("key", "kind", "name")
+            .iter_rows()
+        ):
+            rows += [
+                (key, cui, score) for cui, score in self._best(name, KIND_GROUPS[kind], threshold, limit)
+            ]
+        return pl.DataFrame(
+            rows, schema={"key": pl.String, "cui": pl.String, "score": pl.Float64}, orient="row"
+        ).select("key", "cui", pl.lit("quickumls").alias("method"), "score")
 
-    def _best(self, text: str, groups: Iterable[str], threshold: float, limit: int) -> list[tuple[str, float]]:
+    def _best(
+        self, text: str, groups: Iterable[str], threshold: float, limit: int
+    ) -> list[tuple[str, float]]:
         groups = tuple(groups)
         best: dict[str, tuple[float, int, int]] = {}
         for match in self.match(text):
-            ranks = [groups.index(g) for g in (self._group_of.get(t) for t in match["semtypes"]) if g in groups]
+            ranks = [
+                groups.index(g) for g in (self._group_of.get(t) for t in match["semtypes"]) if g in groups
+            ]
             if not ranks or match["similarity"] < threshold:
                 continue
             rank = (round(match["similarity"], 4), -min(ranks), int(match["preferred"]))
@@ -201,7 +228,9 @@ class QuickUMLSMatcher:
         if not best:
             return []
         top = max(best.values())[:2]
-        chosen = sorted((cui for cui, rank in best.items() if rank[:2] == top), key=lambda c: (-best[c][2], c))
+        chosen = sorted(
+            (cui for cui, rank in best.items() if rank[:2] == top), key=lambda c: (-best[c][2], c)
+        )
         return [(cui, top[0]) for cui in chosen[:limit]]
 
 
