@@ -125,3 +125,8 @@ def atc_from_umls(
     typer.echo(
         f"{stats.ndcs_mapped}/{stats.ndcs} NDCs mapped to {stats.classes} ATC level-{stats.level} classes -> {stats.path}"
     )
+
+
+from bench.eval_cli import register as _register_eval  # noqa: E402 (eval, baseline, report)
+
+_register_eval(app)

@@ -2,7 +2,8 @@
 
 Plain asyncio HTTP/1.1 with keep-alive in a background thread, no dependency. It answers
 ``POST /v1/chat/completions`` (non-streaming) and ``GET /v1/models``; what it answers is a
-``responder(request_body) -> content`` function, and ``fault(number, body)`` can make any request
+``responder(request_body) -> content`` function (or ``-> {"content": ..., **choice fields}``, e.g.
+``logprobs``, for a choice with more than a message), and ``fault(number, body)`` can make any request
 fail the ways real endpoints fail: an HTTP status (with ``Retry-After`` for 429), a hang past the
 client's timeout, a body that is not JSON, a response without choices, a dropped connection.
 """
@@ -19,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-Responder = Callable[[dict[str, Any]], str]
+Responder = Callable[[dict[str, Any]], str | dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -200,14 +201,16 @@ class MockOpenAIServer:
             await writer.drain()
             return True
         n = int(body.get("n") or 1)
-        content = self.responder(body)
+        answer = self.responder(body)
+        choice_fields = {} if isinstance(answer, str) else {k: v for k, v in answer.items() if k != "content"}
+        content = answer if isinstance(answer, str) else answer["content"]
         prompt_chars = sum(len(m.get("content") or "") for m in body.get("messages", []))
         message: dict[str, Any] = {"role": "assistant", "content": content}
         if self.reasoning_content is not None:
             message["reasoning_content"] = self.reasoning_content
         payload = {
             "id": f"chatcmpl-{number}", "object": "chat.completion", "created": int(time.time()), "model": body.get("model"),
-            "choices": [{"index": i, "message": message, "finish_reason": "stop"} for i in range(n)],
+            "choices": [{"index": i, "message": message, "finish_reason": "stop", **choice_fields} for i in range(n)],
             "usage": {"prompt_tokens": prompt_chars // 4, "completion_tokens": n * (len(content) // 4),
                       "total_tokens": prompt_chars // 4 + n * (len(content) // 4)},
         }
