@@ -44,6 +44,7 @@ from graphkit.errors import ConfigError
 log = logging.getLogger(__name__)
 
 DEFINITIONS = ("clean", "ehr-r1")
+_ITEM_SEPARATOR = "\x1f"  # joins a row's several item names (radiology exam names) until its event is built
 TABLE_ENUM = pl.Enum(list(TABLE_ORDER))
 MODULE_ENUM = pl.Enum(["hosp", "icu", "ed", "note"])
 
@@ -262,30 +263,44 @@ def _assign_events(table_rows: dict[str, pl.DataFrame], definition: str) -> tupl
             for name, frame in table_rows.items()
         ],
         how="vertical",
-    ).with_row_index("row")
+    )
     if definition == "clean":
         order = ["subject_id", "time", "tbl", "hadm_id", "row_nr"]
         group = ["subject_id", "time", "tbl", "hadm_id"]
     else:
         order = ["subject_id", "time", "tbl", "row_nr"]
         group = ["subject_id", "tbl"]
-    keys = keys.sort(order, nulls_last=True)
+    # sort the key columns only (a permutation), the text columns stay where they are
+    permutation = keys.select(pl.arg_sort_by(order, nulls_last=True)).to_series()
+    ordered = keys.select(group)[permutation]
     starts = pl.any_horizontal([pl.col(c).ne_missing(pl.col(c).shift(1)) for c in group])
-    keys = keys.with_columns((starts.cum_sum() - 1).cast(pl.Int64).alias("event_id"))
-    sorted_ids = keys["event_id"].to_numpy()
-    first = np.flatnonzero(np.r_[True, sorted_ids[1:] != sorted_ids[:-1]]) if len(sorted_ids) else np.array([], int)
-    order_in_event = np.arange(len(sorted_ids)) - first[sorted_ids] if len(sorted_ids) else sorted_ids
-    event_ids = np.empty(len(sorted_ids), dtype=np.int64)
-    positions = np.empty(len(sorted_ids), dtype=np.int64)
-    original = keys["row"].to_numpy()
-    event_ids[original] = sorted_ids
-    positions[original] = order_in_event
-    events = keys.group_by("event_id", maintain_order=True).agg(
-        pl.col("subject_id", "hadm_id", "stay_id", "time", "tbl").first(),
-        pl.len().alias("n_rows"),
-        pl.col("item").list.explode(keep_nulls=False, empty_as_null=False).drop_nulls().alias("items"),
-        pl.col("code").drop_nulls().alias("codes"),
+    sorted_ids = ordered.select((starts.cum_sum() - 1).cast(pl.Int64)).to_series().to_numpy()
+    n = len(sorted_ids)
+    first = np.flatnonzero(np.r_[True, sorted_ids[1:] != sorted_ids[:-1]]) if n else np.array([], dtype=np.int64)
+    rows = permutation.to_numpy()
+    event_ids = np.empty(n, dtype=np.int64)
+    positions = np.empty(n, dtype=np.int64)
+    event_ids[rows] = sorted_ids
+    positions[rows] = np.arange(n) - first[sorted_ids] if n else sorted_ids
+    events = keys.select("subject_id", "hadm_id", "stay_id", "time", "tbl")[rows[first]].with_columns(
+        pl.Series("event_id", np.arange(len(first), dtype=np.int64)),
+        pl.Series("n_rows", np.diff(np.r_[first, n]), dtype=pl.UInt32),
     )
+    lists = (
+        keys.select("item", "code")[rows]
+        .with_columns(pl.Series("event_id", sorted_ids))
+        .group_by("event_id", maintain_order=True)
+        .agg(pl.col("item").drop_nulls().alias("items"), pl.col("code").drop_nulls().alias("codes"))
+    )
+    events = events.with_columns(lists["items"], lists["codes"])
+    if (events["tbl"] == TABLE_RANK["radiology"]).any():  # exam names travel joined per row: one item per name
+        events = events.with_columns(
+            pl.when(pl.col("tbl") == TABLE_RANK["radiology"])
+            .then(pl.col("items").list.join(_ITEM_SEPARATOR).str.split(_ITEM_SEPARATOR)
+                  .list.eval(pl.element().filter(pl.element() != "")))
+            .otherwise(pl.col("items"))
+            .alias("items")
+        )
     kinds = pl.DataFrame(
         {
             "tbl": [TABLE_RANK[t] for t in TABLE_ORDER],
@@ -337,11 +352,9 @@ class _Reader:
         frame = _DERIVE.get(spec.name, _no_derivation)(self, frame)
         frame = self._add_lookups(spec, frame)
         names = frame.collect_schema().names()
-        item = pl.col(spec.item) if spec.item else pl.lit(None, dtype=pl.String)
-        if spec.item and dict(frame.collect_schema())[spec.item] != pl.List(pl.String):
-            item = pl.concat_list(item.cast(pl.String))
-        elif not spec.item:
-            item = pl.concat_list(item)
+        item = pl.col(spec.item).cast(pl.String) if spec.item else pl.lit(None, dtype=pl.String)
+        if spec.item and dict(frame.collect_schema())[spec.item] == pl.List(pl.String):
+            item = pl.col(spec.item).list.join(_ITEM_SEPARATOR)  # split again per event (_assign_events)
         return frame.with_columns(
             pl.col(spec.time).cast(pl.Datetime("us")).alias("time"),
             (pl.col("hadm_id") if "hadm_id" in names else pl.lit(None, dtype=pl.Int64)).alias("hadm_id"),
