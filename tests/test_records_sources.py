@@ -23,7 +23,8 @@ def _all_admissions(source, style: str, exclude: list[str]) -> tuple[pl.DataFram
     texts, events, undated = [], [], {}
     for timeline in iter_timelines(source, definition=style, lookups=lookups):
         windows = timeline.admissions.select("subject_id", "hadm_id")
-        texts.append(Serializer(timeline, style=style).serialize_many(windows, exclude_tables=exclude)
+        # the newest 3,000 tokens of each admission: the events frames below compare everything else
+        texts.append(Serializer(timeline, style=style).serialize_many(windows, exclude_tables=exclude, max_tokens=3000)
                      .select("subject_id", "hadm_id", "text"))
         events.append(timeline.events.drop("event_id"))
         for table, n in timeline.undated.items():
