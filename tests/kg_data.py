@@ -9,6 +9,7 @@ from pathlib import Path
 
 from graphkit.kg import BuildConfig, BuildResult, build_graph
 from graphkit.store import open_store
+from graphkit.store.vocab import ENGINE_TYPES
 from graphkit.workspace import Workspace
 
 # A release whose codes and names meet items of the bundled MIMIC-IV demo:
@@ -103,13 +104,16 @@ class DemoGraph:
 def built_demo_graph(root: Path) -> Iterator[DemoGraph]:
     """Build the demo graph (text linking off: QuickUMLS is an optional extra) and open it."""
     workspace = Workspace(root / "ws")
-
-    def store_factory():
-        return open_store(workspace, "embedded", linger=0)
-
-    result = build_graph(BuildConfig(demo=True, text="off"), workspace, store_factory=store_factory)
+    # opened first: the build's own store attaches to the same server, which then stays up
+    # (no stop, save and reload of the graph between the build and the tests)
     store = open_store(workspace, "embedded", linger=0)
     try:
+        result = build_graph(
+            BuildConfig(demo=True, text="off"),
+            workspace,
+            store_factory=lambda: open_store(workspace, "embedded", linger=0),
+        )
+        store.register_relation_types(t for t in result.counts["relationships"] if t not in ENGINE_TYPES)
         yield DemoGraph(workspace, result, store)
     finally:
         store.close()

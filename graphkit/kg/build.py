@@ -444,7 +444,9 @@ def graph_frames(umls_dir: Path, links_dir: Path) -> tuple[dict[str, pl.DataFram
     links = pl.read_parquet(links_dir / "links.parquet")
     items = pl.read_parquet(links_dir / "items.parquet")
     # unlinked items stay in the link table; the graph keeps the linked ones and those seen in rows
-    items = items.filter(pl.col("key").is_in(links["key"].unique()) | (pl.col("rows").fill_null(0) > 0))
+    items = items.filter(
+        pl.col("key").is_in(links["key"].unique().implode()) | (pl.col("rows").fill_null(0) > 0)
+    )
     item_nodes = items.select(pl.col("key").alias("id"), "table", "code", "name")
     maps_to = links.select(
         pl.col("key").alias("src"),
@@ -467,10 +469,15 @@ def graph_frames(umls_dir: Path, links_dir: Path) -> tuple[dict[str, pl.DataFram
     return nodes, rels
 
 
-def load_graph(store, umls_dir: Path, links_dir: Path, *, progress: Progress | None = None) -> dict:
-    """Replace the store's graph with the build's frames (the backend's bulk path); returns counts."""
+def load_graph(
+    store, umls_dir: Path, links_dir: Path, *, progress: Progress | None = None, **bulk_options
+) -> dict:
+    """Replace the store's graph with the build's frames (the backend's bulk path); returns counts.
+
+    ``bulk_options`` go to the backend's ``bulk_load`` (neo4j: ``batch_size``).
+    """
     nodes, rels = graph_frames(umls_dir, links_dir)
-    loaded = store.bulk_load(nodes=nodes, relationships=rels, replace=True, progress=progress)
+    loaded = store.bulk_load(nodes=nodes, relationships=rels, replace=True, progress=progress, **bulk_options)
     counts = {
         "nodes": loaded["nodes"],
         "relationships": loaded["relationships"],
