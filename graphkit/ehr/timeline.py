@@ -32,7 +32,6 @@ from graphkit.ehr.events import (
     EVENT_TABLES,
     LIST,
     LOOKUP,
-    NUMBER,
     TABLE_ORDER,
     TABLE_RANK,
     EventTable,
@@ -517,8 +516,3 @@ _NEEDS = {
     "prescriptions": ("ndc",),
     "medrecon": ("ndc",),
 }
-
-
-def number_columns(spec: EventTable) -> list[str]:
-    """Columns the ehr-r1 style prints as numbers (their int/float look depends on the whole table)."""
-    return sorted({f.column for f in spec.ehr_r1 if f.kind == NUMBER})
