@@ -308,6 +308,8 @@ def build_graph(
                     text_matcher=text_matcher,
                     extra_links=extra,
                 )
+                if text_matcher is None:
+                    result.text_matching = text_state  # off, or why it was skipped
                 summary = write_links(result, paths.links, extra={"mimic": str(source.path)})
             run.done("link", link_key, started, summary=summary)
 
