@@ -130,3 +130,7 @@ def atc_from_umls(
 from bench.eval_cli import register as _register_eval  # noqa: E402 (eval, baseline, report)
 
 _register_eval(app)
+
+from bench.build_cli import register as _register_build  # noqa: E402 (build)
+
+_register_build(app)

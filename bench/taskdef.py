@@ -148,6 +148,9 @@ class Context(_Strict):
     max_events: int | None = Field(default=None, ge=1)
     exclude_tables: tuple[str, ...] = ()
     require_admission_start_in_context: bool = False
+    # the window also ends where the admission the anchor's row links to begins (its admittime):
+    # from the admission decision on, the data is the outcome, not the input
+    end_at_linked_admission: bool = False
 
     @model_validator(mode="after")
     def _window(self) -> Context:

@@ -1,0 +1,379 @@
+"""``ehr-r1 bench build``: units of subjects -> sample parts -> the final dataset and its card.
+
+Layout of an output folder::
+
+    build.json                      the plan (config, source fingerprint, task versions, units)
+    parts/unit-00000/<task>.parquet one unit's locally selected samples, serialized
+    parts/unit-00000/done.json      the unit's completion marker and statistics (written last)
+    data/<task>/{train,val,test}.parquet (or .jsonl)   the dataset, one config per task
+    card.json, README.md            the dataset card (card.json is written last: the build is done)
+
+Every file is written atomically. A unit with a done.json from the same plan is never redone, so a
+killed job resumes where it stopped; ``--shard i/n`` jobs share the folder and the job that finds
+every unit done writes the dataset (a second job doing the same writes the same bytes).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from bench.builder import sampling
+from bench.builder.items import ITEM_SCHEMA, event_items
+from bench.builder.plan import BuildConfig, BuildPlan, UnitSpec, plan_units, select_tasks, source_fingerprint
+from bench.builder.samples import Unit, candidates, excluded_tables
+from bench.splits import SPLITS, split_frame
+from graphkit.atomic import atomic_path, atomic_write_text
+from graphkit.errors import ConfigError
+from graphkit.progress import NULL_PROGRESS, Progress
+
+log = logging.getLogger(__name__)
+
+BUILD_JSON = "build.json"
+CARD_JSON = "card.json"
+DONE = "done.json"
+OVER_BUDGET = "record header over the token budget"
+
+ROW_COLUMNS = (
+    "id", "task", "family", "split", "subject_id", "hadm_id", "stay_id", "anchor_time", "context_start",
+    "context_end", "input", "instruction", "output", "label", "output_type", "task_version", "context_items",
+    "target_items", "n_context_events", "n_events", "n_tokens", "truncated",
+)
+PART_COLUMNS = (*ROW_COLUMNS, "sample_key")
+
+
+@dataclass
+class BuildResult:
+    out: Path
+    finalized: bool
+    units_done: int
+    units_total: int
+    units_run: int
+    card: dict | None
+
+
+def build(
+    mimic: str | Path,
+    out: str | Path,
+    config: BuildConfig,
+    *,
+    shard: tuple[int, int] = (0, 1),
+    force: bool = False,
+    progress: Progress | None = None,
+) -> BuildResult:
+    """Build (this job's share of) the samples of ``config`` from the MIMIC-IV source at ``mimic``."""
+    from graphkit.ehr.source import open_source
+
+    progress = progress or NULL_PROGRESS
+    source = open_source(mimic)
+    selection = select_tasks(source, config)
+    plan = BuildPlan(
+        config=config,
+        source_path=str(Path(mimic).resolve()),
+        source_kind=source.kind,
+        fingerprint=source_fingerprint(source),
+        modules=sorted(source.modules),
+        tasks=selection.runnable,
+        skipped_tasks=selection.skipped,
+        units=plan_units(source, config.subjects_per_unit),
+    )
+    from bench.taskdef import load_tasks
+
+    plan.all_tasks = load_tasks()
+    out = Path(out)
+    _claim(out, plan, force)
+    index, count = shard
+    mine = [u for u in plan.units if u.index % count == index]
+    lookups, atc = _lookups(source, config)
+    handle = progress.start(f"bench build: units of job {index}/{count}", total=len(mine))
+    ran = 0
+    try:
+        for unit in mine:
+            if not _unit_done(out, unit, plan):
+                _run_unit(source, lookups, atc, unit, plan, out)
+                ran += 1
+            progress.advance(handle)
+    finally:
+        progress.finish(handle)
+    done = sum(_unit_done(out, u, plan) for u in plan.units)
+    card = None
+    if done == len(plan.units):
+        from bench.builder.finalize import finalize
+
+        card = finalize(out, plan, progress=progress)
+    return BuildResult(out, card is not None, done, len(plan.units), ran, card)
+
+
+def _claim(out: Path, plan: BuildPlan, force: bool) -> None:
+    """Make ``out`` this plan's folder, or refuse one that holds something else."""
+    marker = out / BUILD_JSON
+    if marker.exists():
+        recorded = json.loads(marker.read_text())
+        if recorded.get("config_hash") == plan.config_hash:
+            return
+        if not force:
+            raise ConfigError(
+                "holds a build with another configuration or source (config hash "
+                f"{recorded.get('config_hash')} vs {plan.config_hash})",
+                where=str(out),
+                fix="use a new --out folder, the same options as before, or --force to replace that build",
+            )
+        for name in ("parts", "data", CARD_JSON, "README.md", BUILD_JSON):
+            path = out / name
+            if path.is_dir():
+                shutil.rmtree(path)
+            elif path.exists():
+                path.unlink()
+    elif out.exists() and any(out.iterdir()):
+        raise ConfigError(
+            "exists, is not empty and holds no bench build", where=str(out), fix="choose a new or empty folder"
+        )
+    atomic_write_text(marker, plan.to_json() + "\n")
+
+
+def _unit_done(out: Path, unit: UnitSpec, plan: BuildPlan) -> bool:
+    path = out / "parts" / unit.name / DONE
+    if not path.exists():
+        return False
+    try:
+        return json.loads(path.read_text()).get("config_hash") == plan.config_hash
+    except ValueError:
+        return False
+
+
+def _lookups(source, config: BuildConfig):
+    """Dictionary lookups with the CCS groupings (and ATC when given) the records print."""
+    from bench.mappings import load_atc, load_ccs
+    from graphkit.ehr.timeline import CodeMappings, load_lookups
+
+    def ccs(kind: str) -> pl.DataFrame:
+        frame = load_ccs(kind).frame()
+        return frame.select(pl.col("icd_version").cast(pl.Int64), "icd_code", pl.col("ccs_label").alias("ccs_name"))
+
+    atc = None
+    if config.atc is not None:
+        table = load_atc(config.atc)
+        atc = pl.DataFrame(
+            [(ndc, name) for ndc, classes in table.classes.items() for _, name in classes],
+            schema={"ndc": pl.String, "atc_name": pl.String},
+            orient="row",
+        )
+    printed_atc = None if atc is None else atc.unique(subset=["ndc"], keep="first", maintain_order=True)
+    mappings = CodeMappings(atc=printed_atc, ccs_diagnoses=ccs("dx"), ccs_procedures=ccs("px"))
+    return load_lookups(source, mappings=mappings), atc
+
+
+class _Phases:
+    """Wall and CPU seconds per phase of a unit (recorded in its done.json: where the time goes)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, dict[str, float]] = {}
+        self._wall = time.perf_counter()
+        self._cpu = time.process_time()
+
+    def lap(self, name: str) -> None:
+        wall, cpu = time.perf_counter(), time.process_time()
+        self.seconds[name] = {"wall": round(wall - self._wall, 3), "cpu": round(cpu - self._cpu, 3)}
+        self._wall, self._cpu = wall, cpu
+
+
+def _run_unit(source, lookups, atc, unit: UnitSpec, plan: BuildPlan, out: Path) -> None:
+    from graphkit.ehr.serialize import Serializer
+    from graphkit.ehr.timeline import build_timeline
+
+    started = time.perf_counter()
+    phases = _Phases()
+    config = plan.config
+    subjects = list(unit.subjects) if unit.subjects is not None else None
+    timeline = build_timeline(source, shard=unit.shard, subjects=subjects, definition=config.style, lookups=lookups)
+    work = Unit(source, timeline, unit.shard, subjects, atc=atc)
+    splits = split_frame(timeline.subjects.to_list(), config.split_ratios)
+    phases.lap("timeline")
+    stats: dict[str, dict] = {}
+    chosen: list[pl.DataFrame] = []
+    for key, task in plan.tasks.items():
+        found = candidates(task, work, plan.all_tasks)
+        frame = found.frame.join(splits, on="subject_id", how="left").with_columns(pl.col("split").cast(pl.String))
+        frame = frame.with_columns(sampling.sample_ids(frame))
+        balanced = sampling.balanced(task, config.balance)
+        weight = sampling.weights(task, frame) if not balanced else pl.Series("weight", [1.0] * frame.height, dtype=pl.Float64)
+        frame = frame.with_columns(sampling.keys(frame["id"], weight, config.seed))
+        kept = [
+            sampling.select(frame.filter(pl.col("split") == split), config.cap(task, split), balanced, final=False)
+            for split in SPLITS
+        ]
+        stats[key] = {
+            "anchors": found.anchors,
+            "skipped": dict(found.skipped),
+            "eligible": _per_split(frame),
+            "eligible_labels": _labels_per_split(task, frame),
+        }
+        # split then id order: each (task, split) is one contiguous slice of the unit's records
+        selected = pl.concat(kept).sort("split", "id")
+        chosen.append(selected.with_columns(pl.lit(_excluded_key(task, work)).alias("_excluded")))
+    phases.lap("candidates")
+    window_columns = ["id", "subject_id", "hadm_id", "context_start", "context_end", "same_admission", "_excluded"]
+    windows = pl.concat([c.select(window_columns) for c in chosen], how="vertical")
+    records = _serialize(Serializer(timeline, style=config.style), work, plan, windows, phases)
+    folder = out / "parts" / unit.name
+    folder.mkdir(parents=True, exist_ok=True)
+    offset = 0
+    for (key, task), selected in zip(plan.tasks.items(), chosen, strict=True):
+        # records are in window order, so no join; gather (not slice): a slice keeps the whole
+        # unit's text buffers, which the parquet writer would then walk for every small part
+        block = records.gather(np.arange(offset, offset + selected.height)).drop("id")
+        task_rows = pl.concat([selected, block], how="horizontal")
+        offset += selected.height
+        over = int(task_rows["over_budget"].sum())
+        if over:
+            stats[key]["skipped"][OVER_BUDGET] = over
+            task_rows = task_rows.filter(~pl.col("over_budget"))
+        task_rows = _finish_rows(task, task_rows)
+        stats[key]["kept"] = _per_split(task_rows)
+        stats[key]["truncated"] = int(task_rows["truncated"].sum())
+        for split in SPLITS:
+            part = task_rows.filter(pl.col("split") == split)
+            with atomic_path(folder / part_name(key, split)) as tmp:
+                part.write_parquet(tmp, compression_level=1)
+    phases.lap("write")
+    marker = {
+        "config_hash": plan.config_hash,
+        "unit": unit.describe(),
+        "subjects": timeline.subjects.len(),
+        "events": timeline.events.height,
+        "undated": timeline.undated,
+        "tables": sorted(timeline.events["table"].cast(pl.String).unique().to_list()),
+        "tasks": stats,
+        "seconds": round(time.perf_counter() - started, 3),
+        "phases": phases.seconds,
+    }
+    atomic_write_text(folder / DONE, json.dumps(marker, indent=1, sort_keys=True) + "\n")
+    log.info("bench build: %s done (%d events, %.1f s)", unit.name, timeline.events.height, marker["seconds"])
+
+
+def part_name(task: str, split: str) -> str:
+    return f"{task}.{split}.parquet"
+
+
+def _excluded_key(task, work: Unit) -> str:
+    return ",".join(sorted(excluded_tables(task, work)))
+
+
+def _per_split(frame: pl.DataFrame) -> dict[str, int]:
+    if frame.is_empty():
+        return {}
+    return {s: int(n) for s, n in frame.group_by("split").len().sort("split").iter_rows()}
+
+
+def _labels_per_split(task, frame: pl.DataFrame) -> dict[str, dict[str, int]]:
+    """Risk tasks: label counts per split among eligible samples (before any cap)."""
+    if task.family != "risk" or frame.is_empty():
+        return {}
+    out: dict[str, dict[str, int]] = {}
+    for split, label, n in frame.group_by("split", "label").len().sort("split", "label").iter_rows():
+        out.setdefault(split, {})[label] = int(n)
+    return out
+
+
+def _serialize(serializer, work: Unit, plan: BuildPlan, selected: pl.DataFrame, phases: _Phases) -> pl.DataFrame:
+    """Every selected sample of the unit as a record: context events listed, one serialize_many call."""
+    if selected.is_empty():
+        return pl.DataFrame(schema={
+            "id": pl.String, "input": pl.String, "n_tokens": pl.Int64, "n_events": pl.Int64, "truncated": pl.Boolean,
+            "over_budget": pl.Boolean, "context_items": pl.List(ITEM_SCHEMA),
+        })
+    selected = selected.with_row_index("_window").with_columns(pl.col("_window").cast(pl.Int64))
+    lists = []
+    for excluded, group in selected.group_by("_excluded", maintain_order=True):
+        tables = frozenset(t for t in str(excluded[0]).split(",") if t)
+        windows = group.select(
+            "subject_id", "hadm_id", pl.col("context_start").alias("start"), pl.col("context_end").alias("end"),
+            "same_admission",
+        )
+        pairs = work.windows.list(windows, tables)
+        index = group["_window"]
+        lists.append(pairs.with_columns(index.gather(pairs["window"]).cast(pl.Int64).alias("window")))
+    pairs = pl.concat(lists)
+    # the strict-before guarantee, checked on the listed events themselves (not only on their seconds)
+    times = work.timeline.events.select("event_id", "time")
+    pairs = (
+        pairs.join(times, on="event_id", how="left")
+        .join(selected.select(pl.col("_window").alias("window"), "context_start", "context_end"), on="window", how="left")
+        .filter((pl.col("time") >= pl.col("context_start")) & (pl.col("time") < pl.col("context_end")))
+        .group_by("window", maintain_order=True)
+        .agg(pl.col("event_id").sort().alias("event_ids"))
+    )
+    windows = selected.join(
+        pairs.rename({"window": "_window"}), on="_window", how="left", maintain_order="left"
+    ).with_columns(
+        pl.col("event_ids").fill_null(pl.lit([], dtype=pl.List(pl.Int64)))
+    )
+    phases.lap("context_windows")
+    request = windows.select(
+        "_window", "subject_id", "hadm_id", pl.col("context_start").alias("start"),
+        pl.col("context_end").alias("end"), "event_ids",
+    )
+    printed = serializer.serialize_many(request, max_tokens=plan.config.max_tokens)
+    printed = printed.select(
+        "_window", pl.col("text").alias("input"), "n_tokens", "n_events", "truncated", "over_budget",
+        pl.col("event_ids").alias("printed_ids"),
+    )
+    out = printed.with_columns(windows["id"])
+    phases.lap("serialize")
+    out = out.with_columns(_context_items(work, out)).drop("printed_ids", "_window")
+    phases.lap("context_items")
+    return out
+
+
+def _context_items(work: Unit, rows: pl.DataFrame) -> pl.Series:
+    """The distinct items of the events each record prints, in timeline order."""
+    pairs = rows.select("_window", pl.col("printed_ids").alias("event_id")).explode("event_id").drop_nulls()
+    items = event_items(work.timeline, pairs["event_id"].unique())
+    per_window = (
+        pairs.join(items, on="event_id", how="inner")
+        .sort("_window", "event_id")
+        .explode("items")
+        .group_by("_window", maintain_order=True)
+        .agg(pl.col("items").unique(maintain_order=True).alias("context_items"))
+    )
+    joined = rows.select("_window").join(per_window, on="_window", how="left", maintain_order="left")
+    return joined["context_items"].fill_null(pl.lit([], dtype=pl.List(ITEM_SCHEMA))).cast(pl.List(ITEM_SCHEMA))
+
+
+def _finish_rows(task, rows: pl.DataFrame) -> pl.DataFrame:
+    """Rows in the sample format of CONTRACTS.md section 5 (plus the sampling key for the merge)."""
+    label_type = pl.List(pl.String) if task.output_type == "set" else pl.String
+    schema = {
+        "id": pl.String, "task": pl.String, "family": pl.String, "split": pl.String, "subject_id": pl.Int64,
+        "hadm_id": pl.Int64, "stay_id": pl.Int64, "anchor_time": pl.Datetime("us"),
+        "context_start": pl.Datetime("us"), "context_end": pl.Datetime("us"), "input": pl.String,
+        "instruction": pl.String, "output": pl.String, "label": label_type, "output_type": pl.String,
+        "task_version": pl.Int64, "context_items": pl.List(ITEM_SCHEMA), "target_items": pl.List(ITEM_SCHEMA),
+        "n_context_events": pl.Int64, "n_events": pl.Int64, "n_tokens": pl.Int64, "truncated": pl.Boolean,
+        "sample_key": pl.Float64,
+    }
+    if rows.is_empty():
+        return pl.DataFrame(schema=schema)
+    output = pl.col("label").list.join("\n") if task.output_type == "set" else pl.col("label")
+    return rows.select(
+        "id", "task", pl.lit(task.family).alias("family"), "split", "subject_id", "hadm_id", "stay_id",
+        "anchor_time", "context_start", "context_end", "input", pl.lit(task.instruction).alias("instruction"),
+        output.alias("output"), "label", pl.lit(task.output_type).alias("output_type"),
+        pl.lit(task.version).alias("task_version"), "context_items", "target_items",
+        pl.col("n_context").alias("n_context_events"), "n_events", "n_tokens", "truncated", "sample_key",
+    ).cast(schema)
+
+
+def merge_counters(counters) -> dict[str, int]:
+    total: Counter = Counter()
+    for counter in counters:
+        total.update(counter)
+    return dict(sorted(total.items()))
