@@ -83,3 +83,41 @@ def register(app: typer.Typer) -> None:
                            overwrite=overwrite, progress=progress)
         console.print(results_table(run.results, f"{spec.text} on {data}"))
         console.print(f"{run.asked} sample(s) asked, {run.resumed} resumed, {run.failed} failed -> {out}")
+
+    @app.command("baseline")
+    def baseline_command(
+        data: Annotated[Path, typer.Option("--data", help="An `ehr-r1 bench build` output folder (train split "
+                                           "included: the baselines are fitted on it).")],
+        out: Annotated[Path, typer.Option("--out", help="Folder for one run folder per baseline (OUT/<name>/).")],
+        which: Annotated[list[str] | None, typer.Option("--which", help="most-frequent, repeat-last, logreg "
+                                                        "(comma-separated or repeated; default all).")] = None,
+        tasks: TasksOption = None,
+        split: SplitOption = "test",
+        seed: Annotated[int, typer.Option("--seed", help="Seed of the fit and of the bootstrap.")] = 0,
+        bootstrap: BootstrapOption = 1000,
+    ) -> None:
+        """Score the baselines without a model (most frequent items, repeat the last event, count-feature logistic regression)."""
+        from bench.baselines import BASELINES, run_baselines
+
+        with RichProgress(transient=True) as progress:
+            results = run_baselines(data, out, _split_list(which) or BASELINES, split=split, tasks=_split_list(tasks),
+                                    n_resamples=bootstrap, seed=seed, progress=progress)
+        for name, result in results.items():
+            console.print(results_table(result, f"baseline {name} on {data}"))
+            if result["skipped_tasks"]:
+                console.print(f"{name}: {len(result['skipped_tasks'])} task(s) not scored (see results.json skipped_tasks)")
+        console.print(f"-> {out}")
+
+    @app.command("report")
+    def report_command(
+        runs: Annotated[list[Path], typer.Argument(help="Run folders of `ehr-r1 bench eval` and `ehr-r1 bench baseline`.")],
+        out: Annotated[Path, typer.Option("--out", help="Folder for report.md, report.json and the PNG plots.")],
+        title: Annotated[str, typer.Option("--title", help="Title of report.md.")] = "EHR-Bench report",
+    ) -> None:
+        """Compare runs: markdown and JSON tables with 95% CIs, per-task score plots and ROC curves."""
+        from bench.report import write_report
+
+        data = write_report(runs, out, title=title)
+        for warning in data["warnings"]:
+            console.print(f"warning: {warning}", markup=False, highlight=False)
+        console.print(f"{len(data['runs'])} run(s), {len(data['tasks'])} task(s) -> {out / 'report.md'}")
