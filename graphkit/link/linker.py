@@ -9,7 +9,9 @@ Each item is linked by the first tier that finds a concept for it, and only by t
    RxNorm concepts through MRSAT (licensed UMLS only), the most frequent three;
 2. names: ``name`` (0.9) the whole normalized name equals the normalized name of a concept's
    atom; ``name_words`` (0.7 first two words, 0.6 first word; drugs only);
-3. text: ``quickumls`` (score = its similarity) on the item's name, when a matcher is given.
+3. text: ``quickumls`` (score = its similarity) on the item's name, when a matcher is given,
+   for items the data uses (``rows`` > 0, or rows not counted): dictionary entries never used
+   (most of d_hcpcs, say) are not worth milliseconds each.
 
 Names and text only accept concepts of the item kind's semantic groups (items.KIND_GROUPS, the
 first group present wins) and keep at most ``max_concepts`` concepts per item, preferred names
@@ -286,7 +288,9 @@ def link_items(
         if text_matcher is None:
             text_state = "skipped: no text matcher"
         else:
-            take(text_matcher.link(remaining, threshold=options.text_threshold, limit=options.max_concepts))
+            # text matching is slow (ms per name): only items the data uses, when rows were counted
+            in_use = remaining.filter(pl.col("rows").is_null() | (pl.col("rows") > 0))
+            take(text_matcher.link(in_use, threshold=options.text_threshold, limit=options.max_concepts))
             text_state = text_matcher.describe()
     links = pl.concat(found) if found else _empty_links()
     links, dropped = _drop_missing(links, vocab)
