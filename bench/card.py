@@ -38,7 +38,9 @@ def task_summary(task, rows: pl.DataFrame) -> dict:
         summary["truncated"][split] = int(part["truncated"].sum())
         summary["mean_tokens"][split] = round(float(part["n_tokens"].mean()), 1)
         if task.output_type == "binary":
-            summary.setdefault("label_prevalence", {})[split] = round(float((part["label"] == "yes").mean()), 4)
+            summary.setdefault("label_prevalence", {})[split] = round(
+                float((part["label"] == "yes").mean()), 4
+            )
         elif task.output_type == "set":
             sizes = part["label"].list.len()
             summary.setdefault("gold_items", {})[split] = {
@@ -78,7 +80,8 @@ def card_dict(plan, markers: list[dict], summaries: dict[str, dict]) -> dict:
         }
         if eligible_labels:
             entry["eligible_label_prevalence"] = {
-                s: round(c.get("yes", 0) / max(sum(c.values()), 1), 4) for s, c in sorted(eligible_labels.items())
+                s: round(c.get("yes", 0) / max(sum(c.values()), 1), 4)
+                for s, c in sorted(eligible_labels.items())
             }
         tasks[key] = entry
     undated: Counter = Counter()
@@ -142,7 +145,7 @@ def card_markdown(card: dict) -> str:
         + ", ".join(f"{k} {v:g}" for k, v in card["splits"]["ratios"].items())
         + ". EHR-Bench is the test split; EHR-Ins inputs are the train split.",
         "",
-        "Load one task: `datasets.load_dataset(\"<this folder>\", \"<task>\")`.",
+        'Load one task: `datasets.load_dataset("<this folder>", "<task>")`.',
         "",
         "| task | v | family | train | val | test | labels (test) | skipped (reasons) |",
         "|---|---|---|---|---|---|---|---|",
@@ -150,12 +153,18 @@ def card_markdown(card: dict) -> str:
     for key, entry in card["tasks"].items():
         counts = entry["counts"]
         if "label_prevalence" in entry:
-            labels = f"yes {entry['label_prevalence'].get('test', 0):.1%}" if "test" in entry["label_prevalence"] else ""
+            labels = (
+                f"yes {entry['label_prevalence'].get('test', 0):.1%}"
+                if "test" in entry["label_prevalence"]
+                else ""
+            )
         elif "gold_items" in entry and "test" in entry["gold_items"]:
             gold = entry["gold_items"]["test"]
             labels = f"{gold['mean']} items, {gold['distinct']} distinct"
         else:
-            labels = f"{len(entry.get('classes', {}).get('test', {}))} classes" if entry.get("classes") else ""
+            labels = (
+                f"{len(entry.get('classes', {}).get('test', {}))} classes" if entry.get("classes") else ""
+            )
         skipped = "; ".join(f"{r}: {n}" for r, n in entry["skipped"].items())
         lines.append(
             f"| {key} | {entry['version']} | {entry['family']} | {counts.get('train', 0)} | {counts.get('val', 0)} "
@@ -165,8 +174,12 @@ def card_markdown(card: dict) -> str:
         lines += ["", "Tasks not built:", ""]
         lines += [f"- `{key}`: {reason}" for key, reason in card["skipped_tasks"].items()]
     if card["undated_rows"]:
-        lines += ["", "Rows left out of the timelines for lack of a usable time: "
-                  + ", ".join(f"{t} {n}" for t, n in card["undated_rows"].items()) + "."]
+        lines += [
+            "",
+            "Rows left out of the timelines for lack of a usable time: "
+            + ", ".join(f"{t} {n}" for t, n in card["undated_rows"].items())
+            + ".",
+        ]
     lines += ["", "Every number above is also in `card.json`.", ""]
     return "\n".join(lines)
 

@@ -5,8 +5,7 @@ unsigned integer and divided by 2**64: uniform in [0, 1), the same on every mach
 library version, and unrelated to the subject's storage shard (``graphkit.ehr.source.shard_of``
 uses a multiplicative hash). A subject falls in the first split whose cumulative ratio exceeds
 its point, so with the default ratios (0.8, 0.1, 0.1) a point below 0.8 is train, below 0.9 val,
-else test. Every sample of a subject therefore lands in one split, and growing the test ratio
-only moves subjects from val/train into test, never the other way round within one split.
+else test. Every sample of a subject therefore lands in one split.
 """
 
 from __future__ import annotations
@@ -67,7 +66,7 @@ def split_of(subject_id: int, ratios: Sequence[float] = DEFAULT_RATIOS) -> str:
         bound += ratio
         if point < bound:
             return name
-    return next(name for name, ratio in zip(reversed(SPLITS), reversed(ratios)) if ratio > 0)
+    return next(name for name, ratio in zip(reversed(SPLITS), reversed(ratios), strict=True) if ratio > 0)
 
 
 def split_frame(subject_ids: Iterable[int], ratios: Sequence[float] = DEFAULT_RATIOS) -> pl.DataFrame:

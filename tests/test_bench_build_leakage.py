@@ -28,8 +28,20 @@ def built(request):
 
 
 def _all_rows(rows: dict[str, pl.DataFrame]) -> pl.DataFrame:
-    keep = ["id", "task", "family", "split", "subject_id", "hadm_id", "stay_id", "anchor_time", "context_start",
-            "context_end", "input", "output"]
+    keep = [
+        "id",
+        "task",
+        "family",
+        "split",
+        "subject_id",
+        "hadm_id",
+        "stay_id",
+        "anchor_time",
+        "context_start",
+        "context_end",
+        "input",
+        "output",
+    ]
     return pl.concat([frame.select(keep) for frame in rows.values()], how="vertical")
 
 
@@ -38,7 +50,11 @@ def _table(source, name: str, columns: list[str]) -> pl.DataFrame:
         for suffix in (".parquet", ".csv.gz", ".csv"):
             path = source / module / f"{name}{suffix}"
             if path.exists():
-                frame = pl.read_parquet(path) if suffix == ".parquet" else pl.read_csv(path, infer_schema_length=0)
+                frame = (
+                    pl.read_parquet(path)
+                    if suffix == ".parquet"
+                    else pl.read_csv(path, infer_schema_length=0)
+                )
                 frame = frame.rename({c: c.lower() for c in frame.columns}).select(columns)
                 casts = []
                 for column in columns:
@@ -49,10 +65,14 @@ def _table(source, name: str, columns: list[str]) -> pl.DataFrame:
                             casts.append(pl.col(column).cast(pl.Datetime("us")))
                             continue
                         text = pl.col(column).cast(pl.String)
-                        casts.append(pl.coalesce(
-                            text.str.to_datetime("%Y-%m-%d %H:%M:%S", strict=False),
-                            text.str.to_datetime("%Y-%m-%d", strict=False),
-                        ).cast(pl.Datetime("us")).alias(column))
+                        casts.append(
+                            pl.coalesce(
+                                text.str.to_datetime("%Y-%m-%d %H:%M:%S", strict=False),
+                                text.str.to_datetime("%Y-%m-%d", strict=False),
+                            )
+                            .cast(pl.Datetime("us"))
+                            .alias(column)
+                        )
                     else:
                         casts.append(pl.col(column))
                 return frame.with_columns(casts)
@@ -63,7 +83,13 @@ def test_builds_cover_the_families_they_can(built):
     rows = built["rows"]
     assert sum(f.height for f in rows.values()) > 500
     tasks = set(rows)
-    assert {"labevents", "next_event", "Inpatient_Mortality", "Readmission_30day", "ICU_Mortality_7day"} <= tasks
+    assert {
+        "labevents",
+        "next_event",
+        "Inpatient_Mortality",
+        "Readmission_30day",
+        "ICU_Mortality_7day",
+    } <= tasks
     if built["name"] == "synth":  # the modules only the synthetic cohort has
         assert {"chartevents", "radiology", "ED_Hospitalization", "pyxis"} <= tasks
         assert rows["ED_Hospitalization"].height > 0 and rows["chartevents"].height > 0
@@ -91,7 +117,9 @@ def test_ehr_bench_and_ehr_ins_share_no_subject(built):
 def test_no_duplicate_samples(built):
     rows = _all_rows(built["rows"])
     assert rows["id"].n_unique() == rows.height
-    anchors = rows.select("task", "subject_id", "hadm_id", "stay_id", "anchor_time", pl.col("id").str.split("/").list.get(4))
+    anchors = rows.select(
+        "task", "subject_id", "hadm_id", "stay_id", "anchor_time", pl.col("id").str.split("/").list.get(4)
+    )
     assert anchors.unique().height == rows.height
     # and no sample of one task is a copy of another of the same task (same input, same anchor)
     assert rows.select("task", "input", "anchor_time").unique().height == rows.height
@@ -103,8 +131,12 @@ def test_every_event_in_an_input_lies_in_its_window_and_before_the_target(built)
     # a decision context ends exactly at its target's time (exclusive), so the target is never in it
     assert (decision["context_end"] == decision["anchor_time"]).all()
     blocks = (
-        rows.select("id", "context_start", "context_end",
-                    pl.col("input").str.extract_all(r"(?m)^## [^\n]*\[[0-9: -]+\]$").alias("block"))
+        rows.select(
+            "id",
+            "context_start",
+            "context_end",
+            pl.col("input").str.extract_all(r"(?m)^## [^\n]*\[[0-9: -]+\]$").alias("block"),
+        )
         .explode("block")
         .drop_nulls("block")
         .with_columns(
@@ -130,11 +162,14 @@ def test_every_event_in_an_input_lies_in_its_window_and_before_the_target(built)
 def test_risk_labels_use_only_data_after_the_context_end(built):
     source = built["source"]
     rows = built["rows"]
-    admissions = _table(source, "admissions", ["subject_id", "hadm_id", "admittime", "dischtime", "deathtime"])
+    admissions = _table(
+        source, "admissions", ["subject_id", "hadm_id", "admittime", "dischtime", "deathtime"]
+    )
     icu = _table(source, "icustays", ["subject_id", "hadm_id", "stay_id", "intime", "outtime"])
     patients = _table(source, "patients", ["subject_id", "dod"])
     deaths = (
-        admissions.group_by("subject_id").agg(pl.col("deathtime").min())
+        admissions.group_by("subject_id")
+        .agg(pl.col("deathtime").min())
         .join(patients, on="subject_id", how="full", coalesce=True)
         .select("subject_id", pl.coalesce("deathtime", "dod").alias("death"))
     )
@@ -143,7 +178,9 @@ def test_risk_labels_use_only_data_after_the_context_end(built):
     def assert_after(frame: pl.DataFrame, column: str, what: str) -> None:
         nonlocal checked
         bad = frame.filter(pl.col(column).is_not_null() & (pl.col(column) < pl.col("context_end")))
-        assert bad.is_empty(), f"{what} before the context end: {bad.select('id', column, 'context_end').head(3)}"
+        assert bad.is_empty(), (
+            f"{what} before the context end: {bad.select('id', column, 'context_end').head(3)}"
+        )
         checked += frame.filter(pl.col(column).is_not_null()).height
 
     for key in ("Inpatient_Mortality", "LengthOfStay_3day", "LengthOfStay_7day"):
@@ -154,34 +191,56 @@ def test_risk_labels_use_only_data_after_the_context_end(built):
         frame = rows[key].join(icu.select("stay_id", "outtime"), on="stay_id", how="left")
         assert_after(frame, "outtime", f"{key}: the ICU discharge")
     # "no ICU readmission" is known at the hospital discharge
-    no_return = rows["ICU_Readmission"].filter(pl.col("label") == "no").join(
-        admissions.select("hadm_id", "dischtime"), on="hadm_id", how="left"
+    no_return = (
+        rows["ICU_Readmission"]
+        .filter(pl.col("label") == "no")
+        .join(admissions.select("hadm_id", "dischtime"), on="hadm_id", how="left")
     )
     assert_after(no_return, "dischtime", "ICU_Readmission: the hospital discharge")
     for key in ("ICU_Mortality_1day", "ICU_Mortality_7day", "ICU_Mortality_14day"):
         assert_after(rows[key].join(deaths, on="subject_id", how="left"), "death", f"{key}: the death")
-    later_stays = rows["ICU_Readmission"].join(
-        icu.select("hadm_id", pl.col("stay_id").alias("other"), pl.col("intime").alias("other_in")), on="hadm_id"
-    ).filter((pl.col("other") != pl.col("stay_id")) & (pl.col("other_in") > pl.col("anchor_time")))
+    later_stays = (
+        rows["ICU_Readmission"]
+        .join(
+            icu.select("hadm_id", pl.col("stay_id").alias("other"), pl.col("intime").alias("other_in")),
+            on="hadm_id",
+        )
+        .filter((pl.col("other") != pl.col("stay_id")) & (pl.col("other_in") > pl.col("anchor_time")))
+    )
     assert_after(later_stays, "other_in", "ICU_Readmission: the next ICU stay")
     for key in ("Readmission_30day", "Readmission_60day"):
-        own = rows[key].join(admissions.select("hadm_id", pl.col("admittime").alias("own_admit")), on="hadm_id", how="left")
-        nxt = own.join(admissions.select("subject_id", pl.col("admittime").alias("next_admit")), on="subject_id").filter(
-            pl.col("next_admit") > pl.col("own_admit")
+        own = rows[key].join(
+            admissions.select("hadm_id", pl.col("admittime").alias("own_admit")), on="hadm_id", how="left"
         )
+        nxt = own.join(
+            admissions.select("subject_id", pl.col("admittime").alias("next_admit")), on="subject_id"
+        ).filter(pl.col("next_admit") > pl.col("own_admit"))
         assert_after(nxt, "next_admit", f"{key}: a later admission")
     if "ED_Hospitalization" in rows:
         ed = _table(source, "edstays", ["subject_id", "hadm_id", "stay_id", "intime", "outtime"])
-        for key in ("ED_Hospitalization", "ED_Inpatient_Mortality", "ED_ICU_Transfer_12hour", "ED_Critical_Outcomes"):
-            linked = rows[key].drop("hadm_id").join(ed.select("stay_id", "hadm_id"), on="stay_id", how="left").join(
-                admissions.select("hadm_id", "admittime"), on="hadm_id", how="left"
+        for key in (
+            "ED_Hospitalization",
+            "ED_Inpatient_Mortality",
+            "ED_ICU_Transfer_12hour",
+            "ED_Critical_Outcomes",
+        ):
+            linked = (
+                rows[key]
+                .drop("hadm_id")
+                .join(ed.select("stay_id", "hadm_id"), on="stay_id", how="left")
+                .join(admissions.select("hadm_id", "admittime"), on="hadm_id", how="left")
             )
             assert_after(linked, "admittime", f"{key}: the admission the ED stay led to")
             # an ED sample's window spans admissions: its row names none (it would give the label away)
             assert rows[key]["hadm_id"].null_count() == rows[key].height
-        nxt = rows["ED_Reattendance_3day"].join(
-            ed.select("subject_id", pl.col("stay_id").alias("other"), pl.col("intime").alias("other_in")), on="subject_id"
-        ).filter((pl.col("other") != pl.col("stay_id")) & (pl.col("other_in") > pl.col("anchor_time")))
+        nxt = (
+            rows["ED_Reattendance_3day"]
+            .join(
+                ed.select("subject_id", pl.col("stay_id").alias("other"), pl.col("intime").alias("other_in")),
+                on="subject_id",
+            )
+            .filter((pl.col("other") != pl.col("stay_id")) & (pl.col("other_in") > pl.col("anchor_time")))
+        )
         assert_after(nxt, "other_in", "ED_Reattendance_3day: the next ED visit")
     assert checked > 50
 
@@ -211,7 +270,9 @@ def test_in_hospital_mortality_agrees_with_a_plain_computation(demo_label_build)
     died = {int(r["hadm_id"]): r["hospital_expire_flag"] == "1" for r in _admissions_csv()}
     rows = demo_label_build["Inpatient_Mortality"]
     assert rows.height > 100 and rows["hadm_id"].n_unique() == rows.height
-    mismatches = [(h, label) for h, label in rows.select("hadm_id", "label").iter_rows() if (label == "yes") != died[h]]
+    mismatches = [
+        (h, label) for h, label in rows.select("hadm_id", "label").iter_rows() if (label == "yes") != died[h]
+    ]
     assert not mismatches
     assert rows.filter(pl.col("label") == "yes").height >= 5  # the demo has in-hospital deaths to find
 
@@ -219,7 +280,9 @@ def test_in_hospital_mortality_agrees_with_a_plain_computation(demo_label_build)
 def test_30_day_readmission_agrees_with_a_plain_computation(demo_label_build):
     by_subject: dict[int, list[tuple[dt.datetime, dt.datetime, int]]] = defaultdict(list)
     for r in _admissions_csv():
-        by_subject[int(r["subject_id"])].append((_parse(r["admittime"]), _parse(r["dischtime"]), int(r["hadm_id"])))
+        by_subject[int(r["subject_id"])].append(
+            (_parse(r["admittime"]), _parse(r["dischtime"]), int(r["hadm_id"]))
+        )
     expected = {}
     for stays in by_subject.values():
         stays.sort()
@@ -229,8 +292,16 @@ def test_30_day_readmission_agrees_with_a_plain_computation(demo_label_build):
             expected[hadm] = bool(later) and (later[0] - discharge) < dt.timedelta(days=30)
     rows = demo_label_build["Readmission_30day"]
     assert rows.height > 100 and rows["hadm_id"].n_unique() == rows.height
-    assert (rows["anchor_time"] == rows["hadm_id"].replace_strict(
-        {h: d for s in by_subject.values() for _, d, h in s}, return_dtype=pl.Datetime("us"))).all()
-    mismatches = [(h, label) for h, label in rows.select("hadm_id", "label").iter_rows() if (label == "yes") != expected[h]]
+    assert (
+        rows["anchor_time"]
+        == rows["hadm_id"].replace_strict(
+            {h: d for s in by_subject.values() for _, d, h in s}, return_dtype=pl.Datetime("us")
+        )
+    ).all()
+    mismatches = [
+        (h, label)
+        for h, label in rows.select("hadm_id", "label").iter_rows()
+        if (label == "yes") != expected[h]
+    ]
     assert not mismatches
     assert rows.filter(pl.col("label") == "yes").height >= 10

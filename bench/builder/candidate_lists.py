@@ -55,10 +55,17 @@ def candidate_lists(task: TaskDef, samples: pl.DataFrame, seed: int, tables: lis
         return _same_list(["yes", "no"], samples.height)
     if mode == "tables":
         return _same_list(list(tables), samples.height)
-    gold = samples.select(pl.int_range(pl.len(), dtype=pl.Int64).alias("row"), "id", "split", pl.col("label").alias("items"))
+    gold = samples.select(
+        pl.int_range(pl.len(), dtype=pl.Int64).alias("row"), "id", "split", pl.col("label").alias("items")
+    )
     if not isinstance(samples.schema["label"], pl.List):
         gold = gold.with_columns(pl.concat_list("items").alias("items"))
-    pairs = gold.select("row", "id", "split", "items").explode("items").drop_nulls("items").rename({"items": "item"})
+    pairs = (
+        gold.select("row", "id", "split", "items")
+        .explode("items")
+        .drop_nulls("items")
+        .rename({"items": "item"})
+    )
     frequency = pairs.group_by("item").len().sort(["len", "item"], descending=[True, False])
     vocabulary = frequency["item"].to_list()
     limit = task.candidates.all_if_vocabulary_at_most
@@ -75,9 +82,9 @@ def candidate_lists(task: TaskDef, samples: pl.DataFrame, seed: int, tables: lis
             .join(similar, on="item", how="inner")
             .filter(pl.col("rank") < pl.col("share"))
             .select("row", pl.col("similar").alias("item"), pl.lit(0).alias("fill")),
-            gold.select("row").join(
-                frequency.head(size + int(gold["items"].list.len().max() or 0)).select("item"), how="cross"
-            ).with_columns(pl.lit(1).alias("fill")),
+            gold.select("row")
+            .join(frequency.head(size + int(gold["items"].list.len().max() or 0)).select("item"), how="cross")
+            .with_columns(pl.lit(1).alias("fill")),
         ]
     ).join(gold_pairs, on=["row", "item"], how="anti")
     extras = extras.group_by("row", "item").agg(pl.col("fill").min())

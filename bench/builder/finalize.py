@@ -38,11 +38,16 @@ def finalize(out: Path, plan: BuildPlan, progress: Progress | None = None) -> di
     handle = progress.start("bench build: writing the dataset", total=len(plan.tasks))
     try:
         for key, task in plan.tasks.items():
-            paths = {split: [out / "parts" / u.name / part_name(key, split) for u in plan.units] for split in SPLITS}
+            paths = {
+                split: [out / "parts" / u.name / part_name(key, split) for u in plan.units]
+                for split in SPLITS
+            }
             balanced = sampling.balanced(task, config.balance)
             kept = []
             for split in SPLITS:
-                light = pl.concat([pl.read_parquet(p, columns=["id", "split", "label", "sample_key"]) for p in paths[split]])
+                light = pl.concat(
+                    [pl.read_parquet(p, columns=["id", "split", "label", "sample_key"]) for p in paths[split]]
+                )
                 kept.append(sampling.select(light, config.cap(task, split), balanced, final=True).sort("id"))
             chosen = pl.concat(kept)
             chosen = chosen.with_columns(candidate_lists(task, chosen, config.seed, tables))

@@ -84,7 +84,9 @@ def row_items(table: str, rows: pl.DataFrame) -> pl.DataFrame:
             if isinstance(frame.schema[column], pl.List):
                 frame = frame.explode(column)
         key_parts = [pl.col(c).cast(pl.String).str.strip_chars() for c in rule.key]
-        frame = frame.filter(pl.all_horizontal([p.is_not_null() & (p.str.len_chars() > 0) for p in key_parts]))
+        frame = frame.filter(
+            pl.all_horizontal([p.is_not_null() & (p.str.len_chars() > 0) for p in key_parts])
+        )
         parts.append(
             frame.select(
                 "event_id",
@@ -106,17 +108,17 @@ def event_items(timeline, event_ids: pl.Series) -> pl.DataFrame:
     wanted = pl.DataFrame({"event_id": event_ids.cast(pl.Int64)}).unique()
     events = timeline.events.join(wanted, on="event_id", how="semi").select("event_id", "table")
     parts = []
-    for (table,), group in events.group_by("table"):
-        name = str(table)
+    for name in sorted(events["table"].cast(pl.String).unique().to_list()):
         rows = timeline.rows.get(name)
         if rows is None or name not in ITEM_RULES:
             continue
-        parts.append(row_items(name, rows.join(group.select("event_id"), on="event_id", how="semi")))
+        ids = events.filter(pl.col("table") == name).select("event_id")
+        parts.append(row_items(name, rows.join(ids, on="event_id", how="semi")))
     if not parts:
         return pl.DataFrame(schema={"event_id": pl.Int64, "items": pl.List(ITEM_SCHEMA)})
     return (
         pl.concat(parts)
-        .sort("event_id", "pos")
+        .sort("event_id", "pos", maintain_order=True)
         .group_by("event_id", maintain_order=True)
         .agg(pl.col("item").unique(maintain_order=True).alias("items"))
     )

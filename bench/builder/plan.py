@@ -48,17 +48,44 @@ class BuildConfig:
 
     def __post_init__(self) -> None:
         if self.style not in STYLES:
-            raise ConfigError("is not a record style", where="--style", value=self.style, fix=f"use one of {list(STYLES)}")
+            raise ConfigError(
+                "is not a record style", where="--style", value=self.style, fix=f"use one of {list(STYLES)}"
+            )
         if self.format not in FORMATS:
-            raise ConfigError("is not an output format", where="--format", value=self.format, fix=f"use one of {list(FORMATS)}")
+            raise ConfigError(
+                "is not an output format",
+                where="--format",
+                value=self.format,
+                fix=f"use one of {list(FORMATS)}",
+            )
         if isinstance(self.per_task, int) and self.per_task < 1:
-            raise ConfigError("must be at least 1", where="--per-task", value=self.per_task, fix="give a positive number, 'reference' or nothing (all)")
+            raise ConfigError(
+                "must be at least 1",
+                where="--per-task",
+                value=self.per_task,
+                fix="give a positive number, 'reference' or nothing (all)",
+            )
         if isinstance(self.per_task, str) and self.per_task != REFERENCE:
-            raise ConfigError("must be a number or 'reference'", where="--per-task", value=self.per_task, fix="e.g. --per-task 1000")
+            raise ConfigError(
+                "must be a number or 'reference'",
+                where="--per-task",
+                value=self.per_task,
+                fix="e.g. --per-task 1000",
+            )
         if self.max_tokens is not None and self.max_tokens < 1:
-            raise ConfigError("must be at least 1", where="--max-tokens", value=self.max_tokens, fix="give a token budget such as 8192")
+            raise ConfigError(
+                "must be at least 1",
+                where="--max-tokens",
+                value=self.max_tokens,
+                fix="give a token budget such as 8192",
+            )
         if self.subjects_per_unit < 1:
-            raise ConfigError("must be at least 1", where="--subjects-per-unit", value=self.subjects_per_unit, fix="e.g. 500")
+            raise ConfigError(
+                "must be at least 1",
+                where="--subjects-per-unit",
+                value=self.subjects_per_unit,
+                fix="e.g. 500",
+            )
         object.__setattr__(self, "split_ratios", parse_ratios(self.split_ratios))
 
     def cap(self, task: TaskDef, split: str) -> int | None:
@@ -97,9 +124,13 @@ def parse_shard(value: str | None) -> tuple[int, int]:
     try:
         index, count = (int(p) for p in value.split("/"))
     except ValueError:
-        raise ConfigError("must read i/n", where="--shard", value=value, fix="e.g. --shard 0/4 (jobs 0/4 .. 3/4)") from None
+        raise ConfigError(
+            "must read i/n", where="--shard", value=value, fix="e.g. --shard 0/4 (jobs 0/4 .. 3/4)"
+        ) from None
     if count < 1 or not 0 <= index < count:
-        raise ConfigError("must have 0 <= i < n", where="--shard", value=value, fix="e.g. --shard 0/4 (jobs 0/4 .. 3/4)")
+        raise ConfigError(
+            "must have 0 <= i < n", where="--shard", value=value, fix="e.g. --shard 0/4 (jobs 0/4 .. 3/4)"
+        )
     return (index, count)
 
 
@@ -136,7 +167,9 @@ def _missing(source: MimicSource, task: TaskDef, config: BuildConfig) -> str | N
     from graphkit.ehr.schema import load_schema
 
     module_of = {name: spec.module for name, spec in load_schema().tables.items()}
-    tables = [t for t in task.requires.tables if module_of.get(t) in task.requires.modules and not source.has(t)]
+    tables = [
+        t for t in task.requires.tables if module_of.get(t) in task.requires.modules and not source.has(t)
+    ]
     if tables:
         return f"the source has no {'/'.join(tables)} table"
     if task.target is not None and task.target.mapping == "atc" and config.atc is None:
@@ -218,7 +251,9 @@ class BuildPlan:
             "config": self.config.as_dict(),
             "source_fingerprint": self.fingerprint,
             "task_versions": self.task_versions,
-            "task_definitions": config_hash({k: t.model_dump(mode="json") for k, t in sorted(self.tasks.items())}),
+            "task_definitions": config_hash(
+                {k: t.model_dump(mode="json") for k, t in sorted(self.tasks.items())}
+            ),
             "units": [u.describe() for u in self.units],
         }
 

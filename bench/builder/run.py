@@ -43,9 +43,28 @@ DONE = "done.json"
 OVER_BUDGET = "record header over the token budget"
 
 ROW_COLUMNS = (
-    "id", "task", "family", "split", "subject_id", "hadm_id", "stay_id", "anchor_time", "context_start",
-    "context_end", "input", "instruction", "output", "label", "output_type", "task_version", "context_items",
-    "target_items", "n_context_events", "n_events", "n_tokens", "truncated",
+    "id",
+    "task",
+    "family",
+    "split",
+    "subject_id",
+    "hadm_id",
+    "stay_id",
+    "anchor_time",
+    "context_start",
+    "context_end",
+    "input",
+    "instruction",
+    "output",
+    "label",
+    "output_type",
+    "task_version",
+    "context_items",
+    "target_items",
+    "n_context_events",
+    "n_events",
+    "n_tokens",
+    "truncated",
 )
 PART_COLUMNS = (*ROW_COLUMNS, "sample_key")
 
@@ -134,7 +153,9 @@ def _claim(out: Path, plan: BuildPlan, force: bool) -> None:
                 path.unlink()
     elif out.exists() and any(out.iterdir()):
         raise ConfigError(
-            "exists, is not empty and holds no bench build", where=str(out), fix="choose a new or empty folder"
+            "exists, is not empty and holds no bench build",
+            where=str(out),
+            fix="choose a new or empty folder",
         )
     atomic_write_text(marker, plan.to_json() + "\n")
 
@@ -156,7 +177,9 @@ def _lookups(source, config: BuildConfig):
 
     def ccs(kind: str) -> pl.DataFrame:
         frame = load_ccs(kind).frame()
-        return frame.select(pl.col("icd_version").cast(pl.Int64), "icd_code", pl.col("ccs_label").alias("ccs_name"))
+        return frame.select(
+            pl.col("icd_version").cast(pl.Int64), "icd_code", pl.col("ccs_label").alias("ccs_name")
+        )
 
     atc = None
     if config.atc is not None:
@@ -193,7 +216,9 @@ def _run_unit(source, lookups, atc, unit: UnitSpec, plan: BuildPlan, out: Path) 
     phases = _Phases()
     config = plan.config
     subjects = list(unit.subjects) if unit.subjects is not None else None
-    timeline = build_timeline(source, shard=unit.shard, subjects=subjects, definition=config.style, lookups=lookups)
+    timeline = build_timeline(
+        source, shard=unit.shard, subjects=subjects, definition=config.style, lookups=lookups
+    )
     work = Unit(source, timeline, unit.shard, subjects, atc=atc)
     splits = split_frame(timeline.subjects.to_list(), config.split_ratios)
     phases.lap("timeline")
@@ -201,13 +226,21 @@ def _run_unit(source, lookups, atc, unit: UnitSpec, plan: BuildPlan, out: Path) 
     chosen: list[pl.DataFrame] = []
     for key, task in plan.tasks.items():
         found = candidates(task, work, plan.all_tasks)
-        frame = found.frame.join(splits, on="subject_id", how="left").with_columns(pl.col("split").cast(pl.String))
+        frame = found.frame.join(splits, on="subject_id", how="left").with_columns(
+            pl.col("split").cast(pl.String)
+        )
         frame = frame.with_columns(sampling.sample_ids(frame))
         balanced = sampling.balanced(task, config.balance)
-        weight = sampling.weights(task, frame) if not balanced else pl.Series("weight", [1.0] * frame.height, dtype=pl.Float64)
+        weight = (
+            sampling.weights(task, frame)
+            if not balanced
+            else pl.Series("weight", [1.0] * frame.height, dtype=pl.Float64)
+        )
         frame = frame.with_columns(sampling.keys(frame["id"], weight, config.seed))
         kept = [
-            sampling.select(frame.filter(pl.col("split") == split), config.cap(task, split), balanced, final=False)
+            sampling.select(
+                frame.filter(pl.col("split") == split), config.cap(task, split), balanced, final=False
+            )
             for split in SPLITS
         ]
         stats[key] = {
@@ -220,7 +253,15 @@ def _run_unit(source, lookups, atc, unit: UnitSpec, plan: BuildPlan, out: Path) 
         selected = pl.concat(kept).sort("split", "id")
         chosen.append(selected.with_columns(pl.lit(_excluded_key(task, work)).alias("_excluded")))
     phases.lap("candidates")
-    window_columns = ["id", "subject_id", "hadm_id", "context_start", "context_end", "same_admission", "_excluded"]
+    window_columns = [
+        "id",
+        "subject_id",
+        "hadm_id",
+        "context_start",
+        "context_end",
+        "same_admission",
+        "_excluded",
+    ]
     windows = pl.concat([c.select(window_columns) for c in chosen], how="vertical")
     records = _serialize(Serializer(timeline, style=config.style), work, plan, windows, phases)
     folder = out / "parts" / unit.name
@@ -283,19 +324,31 @@ def _labels_per_split(task, frame: pl.DataFrame) -> dict[str, dict[str, int]]:
     return out
 
 
-def _serialize(serializer, work: Unit, plan: BuildPlan, selected: pl.DataFrame, phases: _Phases) -> pl.DataFrame:
+def _serialize(
+    serializer, work: Unit, plan: BuildPlan, selected: pl.DataFrame, phases: _Phases
+) -> pl.DataFrame:
     """Every selected sample of the unit as a record: context events listed, one serialize_many call."""
     if selected.is_empty():
-        return pl.DataFrame(schema={
-            "id": pl.String, "input": pl.String, "n_tokens": pl.Int64, "n_events": pl.Int64, "truncated": pl.Boolean,
-            "over_budget": pl.Boolean, "context_items": pl.List(ITEM_SCHEMA),
-        })
+        return pl.DataFrame(
+            schema={
+                "id": pl.String,
+                "input": pl.String,
+                "n_tokens": pl.Int64,
+                "n_events": pl.Int64,
+                "truncated": pl.Boolean,
+                "over_budget": pl.Boolean,
+                "context_items": pl.List(ITEM_SCHEMA),
+            }
+        )
     selected = selected.with_row_index("_window").with_columns(pl.col("_window").cast(pl.Int64))
     lists = []
     for excluded, group in selected.group_by("_excluded", maintain_order=True):
         tables = frozenset(t for t in str(excluded[0]).split(",") if t)
         windows = group.select(
-            "subject_id", "hadm_id", pl.col("context_start").alias("start"), pl.col("context_end").alias("end"),
+            "subject_id",
+            "hadm_id",
+            pl.col("context_start").alias("start"),
+            pl.col("context_end").alias("end"),
             "same_admission",
         )
         pairs = work.windows.list(windows, tables)
@@ -306,24 +359,35 @@ def _serialize(serializer, work: Unit, plan: BuildPlan, selected: pl.DataFrame, 
     times = work.timeline.events.select("event_id", "time")
     pairs = (
         pairs.join(times, on="event_id", how="left")
-        .join(selected.select(pl.col("_window").alias("window"), "context_start", "context_end"), on="window", how="left")
+        .join(
+            selected.select(pl.col("_window").alias("window"), "context_start", "context_end"),
+            on="window",
+            how="left",
+        )
         .filter((pl.col("time") >= pl.col("context_start")) & (pl.col("time") < pl.col("context_end")))
         .group_by("window", maintain_order=True)
         .agg(pl.col("event_id").sort().alias("event_ids"))
     )
     windows = selected.join(
         pairs.rename({"window": "_window"}), on="_window", how="left", maintain_order="left"
-    ).with_columns(
-        pl.col("event_ids").fill_null(pl.lit([], dtype=pl.List(pl.Int64)))
-    )
+    ).with_columns(pl.col("event_ids").fill_null(pl.lit([], dtype=pl.List(pl.Int64))))
     phases.lap("context_windows")
     request = windows.select(
-        "_window", "subject_id", "hadm_id", pl.col("context_start").alias("start"),
-        pl.col("context_end").alias("end"), "event_ids",
+        "_window",
+        "subject_id",
+        "hadm_id",
+        pl.col("context_start").alias("start"),
+        pl.col("context_end").alias("end"),
+        "event_ids",
     )
     printed = serializer.serialize_many(request, max_tokens=plan.config.max_tokens)
     printed = printed.select(
-        "_window", pl.col("text").alias("input"), "n_tokens", "n_events", "truncated", "over_budget",
+        "_window",
+        pl.col("text").alias("input"),
+        "n_tokens",
+        "n_events",
+        "truncated",
+        "over_budget",
         pl.col("event_ids").alias("printed_ids"),
     )
     out = printed.with_columns(windows["id"])
@@ -345,30 +409,66 @@ def _context_items(work: Unit, rows: pl.DataFrame) -> pl.Series:
         .agg(pl.col("items").unique(maintain_order=True).alias("context_items"))
     )
     joined = rows.select("_window").join(per_window, on="_window", how="left", maintain_order="left")
-    return joined["context_items"].fill_null(pl.lit([], dtype=pl.List(ITEM_SCHEMA))).cast(pl.List(ITEM_SCHEMA))
+    return (
+        joined["context_items"].fill_null(pl.lit([], dtype=pl.List(ITEM_SCHEMA))).cast(pl.List(ITEM_SCHEMA))
+    )
 
 
 def _finish_rows(task, rows: pl.DataFrame) -> pl.DataFrame:
     """Rows in the sample format of CONTRACTS.md section 5 (plus the sampling key for the merge)."""
     label_type = pl.List(pl.String) if task.output_type == "set" else pl.String
     schema = {
-        "id": pl.String, "task": pl.String, "family": pl.String, "split": pl.String, "subject_id": pl.Int64,
-        "hadm_id": pl.Int64, "stay_id": pl.Int64, "anchor_time": pl.Datetime("us"),
-        "context_start": pl.Datetime("us"), "context_end": pl.Datetime("us"), "input": pl.String,
-        "instruction": pl.String, "output": pl.String, "label": label_type, "output_type": pl.String,
-        "task_version": pl.Int64, "context_items": pl.List(ITEM_SCHEMA), "target_items": pl.List(ITEM_SCHEMA),
-        "n_context_events": pl.Int64, "n_events": pl.Int64, "n_tokens": pl.Int64, "truncated": pl.Boolean,
+        "id": pl.String,
+        "task": pl.String,
+        "family": pl.String,
+        "split": pl.String,
+        "subject_id": pl.Int64,
+        "hadm_id": pl.Int64,
+        "stay_id": pl.Int64,
+        "anchor_time": pl.Datetime("us"),
+        "context_start": pl.Datetime("us"),
+        "context_end": pl.Datetime("us"),
+        "input": pl.String,
+        "instruction": pl.String,
+        "output": pl.String,
+        "label": label_type,
+        "output_type": pl.String,
+        "task_version": pl.Int64,
+        "context_items": pl.List(ITEM_SCHEMA),
+        "target_items": pl.List(ITEM_SCHEMA),
+        "n_context_events": pl.Int64,
+        "n_events": pl.Int64,
+        "n_tokens": pl.Int64,
+        "truncated": pl.Boolean,
         "sample_key": pl.Float64,
     }
     if rows.is_empty():
         return pl.DataFrame(schema=schema)
     output = pl.col("label").list.join("\n") if task.output_type == "set" else pl.col("label")
     return rows.select(
-        "id", "task", pl.lit(task.family).alias("family"), "split", "subject_id", "hadm_id", "stay_id",
-        "anchor_time", "context_start", "context_end", "input", pl.lit(task.instruction).alias("instruction"),
-        output.alias("output"), "label", pl.lit(task.output_type).alias("output_type"),
-        pl.lit(task.version).alias("task_version"), "context_items", "target_items",
-        pl.col("n_context").alias("n_context_events"), "n_events", "n_tokens", "truncated", "sample_key",
+        "id",
+        "task",
+        pl.lit(task.family).alias("family"),
+        "split",
+        "subject_id",
+        "hadm_id",
+        "stay_id",
+        "anchor_time",
+        "context_start",
+        "context_end",
+        "input",
+        pl.lit(task.instruction).alias("instruction"),
+        output.alias("output"),
+        "label",
+        pl.lit(task.output_type).alias("output_type"),
+        pl.lit(task.version).alias("task_version"),
+        "context_items",
+        "target_items",
+        pl.col("n_context").alias("n_context_events"),
+        "n_events",
+        "n_tokens",
+        "truncated",
+        "sample_key",
     ).cast(schema)
 
 

@@ -150,7 +150,9 @@ def candidates(task: TaskDef, unit: Unit, tasks: dict[str, TaskDef]) -> Candidat
     frame = frame.with_columns(pl.lit(task.key).alias("task"))
     label_type = pl.List(pl.String) if task.output_type == "set" else pl.String
     columns = {**CANDIDATE_COLUMNS, "label": label_type}
-    frame = frame.select([pl.col(c).cast(t) if c in frame.columns else pl.lit(None, t).alias(c) for c, t in columns.items()])
+    frame = frame.select(
+        [pl.col(c).cast(t) if c in frame.columns else pl.lit(None, t).alias(c) for c, t in columns.items()]
+    )
     return Candidates(frame=frame, skipped=skipped, anchors=anchors)
 
 
@@ -164,23 +166,37 @@ def _decision_anchors(task: TaskDef, unit: Unit, skipped: Counter) -> pl.DataFra
     _check_anchor_time(task)
     if task.anchor.table == ANY_TABLE:
         anchors = events.select(
-            pl.col("event_id").alias("anchor_event"), "subject_id", "hadm_id", "stay_id",
-            pl.col("time").alias("anchor_time"), pl.col("table").cast(pl.String).alias("anchor_table"),
+            pl.col("event_id").alias("anchor_event"),
+            "subject_id",
+            "hadm_id",
+            "stay_id",
+            pl.col("time").alias("anchor_time"),
+            pl.col("table").cast(pl.String).alias("anchor_table"),
         )
         # events at the same time share one context: only the first in timeline order is "the next"
-        first = anchors.unique(subset=["subject_id", "hadm_id", "anchor_time"], keep="first", maintain_order=True)
+        first = anchors.unique(
+            subset=["subject_id", "hadm_id", "anchor_time"], keep="first", maintain_order=True
+        )
         skipped[SAME_TIME] += anchors.height - first.height
         anchors = first
         items = event_items(unit.timeline, anchors["anchor_event"]).rename({"event_id": "anchor_event"})
-        anchors = anchors.join(items, on="anchor_event", how="left").with_columns(
-            pl.col("items").fill_null(pl.lit([], dtype=pl.List(ITEM_SCHEMA))).alias("target_items"),
-            pl.col("anchor_table").alias("label"),
-            pl.concat_list(pl.col("anchor_table")).alias("weight_items"),
-        ).drop("items")
+        anchors = (
+            anchors.join(items, on="anchor_event", how="left")
+            .with_columns(
+                pl.col("items").fill_null(pl.lit([], dtype=pl.List(ITEM_SCHEMA))).alias("target_items"),
+                pl.col("anchor_table").alias("label"),
+                pl.concat_list(pl.col("anchor_table")).alias("weight_items"),
+            )
+            .drop("items")
+        )
         return _with_window(task, unit, anchors)
     anchors = events.filter(pl.col("table") == task.anchor.table).select(
-        pl.col("event_id").alias("anchor_event"), "subject_id", "hadm_id", "stay_id",
-        pl.col("time").alias("anchor_time"), pl.lit(task.anchor.table).alias("anchor_table"),
+        pl.col("event_id").alias("anchor_event"),
+        "subject_id",
+        "hadm_id",
+        "stay_id",
+        pl.col("time").alias("anchor_time"),
+        pl.lit(task.anchor.table).alias("anchor_table"),
     )
     targets = _targets(task, unit, anchors["anchor_event"])
     with_target = anchors.join(targets, on="anchor_event", how="inner")
@@ -265,19 +281,25 @@ def _targets(task: TaskDef, unit: Unit, anchor_events: pl.Series) -> pl.DataFram
                 frame = frame.explode(column)
     named = _target_names(task, unit, frame)
     if rule is not None:
-        key = pl.concat_str([pl.lit(rule.key_prefix), *[pl.col(c).cast(pl.String) for c in rule.key]], separator=":")
+        key = pl.concat_str(
+            [pl.lit(rule.key_prefix), *[pl.col(c).cast(pl.String) for c in rule.key]], separator=":"
+        )
     else:
         key = pl.concat_str([pl.lit(target.table), pl.col("target_name")], separator=":")
     named = named.filter(pl.col("target_name").is_not_null() & (pl.col("target_name").str.len_chars() > 0))
     named = named.with_columns(
         pl.struct(
             pl.lit(target.table).alias("table"),
-            pl.coalesce(key, pl.concat_str([pl.lit(target.table), pl.col("target_name")], separator=":")).alias("key"),
+            pl.coalesce(
+                key, pl.concat_str([pl.lit(target.table), pl.col("target_name")], separator=":")
+            ).alias("key"),
             pl.col("target_name").alias("name"),
-        ).cast(ITEM_SCHEMA).alias("item")
+        )
+        .cast(ITEM_SCHEMA)
+        .alias("item")
     )
     return (
-        named.sort("event_id", "pos")
+        named.sort("event_id", "pos", maintain_order=True)
         .group_by("event_id", maintain_order=True)
         .agg(
             pl.col("target_name").unique(maintain_order=True).alias("label"),
@@ -296,7 +318,9 @@ def _target_names(task: TaskDef, unit: Unit, frame: pl.DataFrame) -> pl.DataFram
 
         ccs = load_ccs("dx" if target.mapping == "ccs_dx" else "px").frame()
         ccs = ccs.select(
-            pl.col("icd_version").cast(pl.Int64), pl.col("icd_code").alias(target.field), pl.col("ccs_label").alias("target_name")
+            pl.col("icd_version").cast(pl.Int64),
+            pl.col("icd_code").alias(target.field),
+            pl.col("ccs_label").alias("target_name"),
         ).unique(subset=["icd_version", target.field], keep="first")
         return frame.with_columns(pl.col("icd_version").cast(pl.Int64)).join(
             ccs, on=["icd_version", target.field], how="left", maintain_order="left"
@@ -304,7 +328,9 @@ def _target_names(task: TaskDef, unit: Unit, frame: pl.DataFrame) -> pl.DataFram
     if target.mapping == "atc":
         if unit.atc is None:
             raise ConfigError(
-                "needs an NDC->ATC table", where=f"task {task.key}", fix="pass --atc PATH (see `ehr-r1 bench atc-from-umls`)"
+                "needs an NDC->ATC table",
+                where=f"task {task.key}",
+                fix="pass --atc PATH (see `ehr-r1 bench atc-from-umls`)",
             )
         from bench.mappings import normalize_ndc
 
@@ -323,8 +349,10 @@ def _target_names(task: TaskDef, unit: Unit, frame: pl.DataFrame) -> pl.DataFram
     if target.name_from is not None:
         source = target.name_from
         columns = list(dict.fromkeys([*source.key, source.column, *(source.where or {})]))
-        lookup = unit.table(source.table, columns) if "subject_id" not in unit.source.spec(source.table).columns else (
-            unit.table(source.table, ["subject_id", *columns]).drop("subject_id")
+        lookup = (
+            unit.table(source.table, columns)
+            if "subject_id" not in unit.source.spec(source.table).columns
+            else (unit.table(source.table, ["subject_id", *columns]).drop("subject_id"))
         )
         for column, value in (source.where or {}).items():
             lookup = lookup.filter(pl.col(column).cast(pl.String) == value)
@@ -346,9 +374,16 @@ def _risk_anchors(task: TaskDef, unit: Unit, tasks: dict[str, TaskDef], skipped:
     anchor = task.anchor
     if anchor.kind == "interval":
         spec = unit.source.spec(anchor.table)
-        columns = ["subject_id", "hadm_id", *(["stay_id"] if "stay_id" in spec.columns else []), anchor.start, anchor.end]
+        columns = [
+            "subject_id",
+            "hadm_id",
+            *(["stay_id"] if "stay_id" in spec.columns else []),
+            anchor.start,
+            anchor.end,
+        ]
         anchors = unit.table(anchor.table, columns).select(
-            "subject_id", "hadm_id",
+            "subject_id",
+            "hadm_id",
             (pl.col("stay_id") if "stay_id" in columns else pl.lit(None, pl.Int64)).alias("stay_id"),
             pl.col(anchor.start).cast(US).alias("anchor_time"),
             pl.col(anchor.end).cast(US).alias("anchor_end"),
@@ -358,8 +393,12 @@ def _risk_anchors(task: TaskDef, unit: Unit, tasks: dict[str, TaskDef], skipped:
     elif unit.source.has(anchor.table) and anchor.table in EVENT_TABLES:
         _check_anchor_time(task)
         anchors = unit.timeline.events.filter(pl.col("table") == anchor.table).select(
-            "subject_id", "hadm_id", "stay_id", pl.col("time").alias("anchor_time"),
-            pl.lit(None, US).alias("anchor_end"), pl.lit(anchor.table).alias("anchor_table"),
+            "subject_id",
+            "hadm_id",
+            "stay_id",
+            pl.col("time").alias("anchor_time"),
+            pl.lit(None, US).alias("anchor_end"),
+            pl.lit(anchor.table).alias("anchor_table"),
             pl.col("event_id").alias("anchor_event"),
         )
     else:
@@ -371,9 +410,13 @@ def _risk_anchors(task: TaskDef, unit: Unit, tasks: dict[str, TaskDef], skipped:
                 fix="add fallback_anchor: {table, column}, or give a source with that table",
             )
         anchors = unit.table(fallback.table, ["subject_id", "hadm_id", fallback.column]).select(
-            "subject_id", "hadm_id", pl.lit(None, pl.Int64).alias("stay_id"),
-            pl.col(fallback.column).cast(US).alias("anchor_time"), pl.lit(None, US).alias("anchor_end"),
-            pl.lit(fallback.table).alias("anchor_table"), pl.lit(None, pl.Int64).alias("anchor_event"),
+            "subject_id",
+            "hadm_id",
+            pl.lit(None, pl.Int64).alias("stay_id"),
+            pl.col(fallback.column).cast(US).alias("anchor_time"),
+            pl.lit(None, US).alias("anchor_end"),
+            pl.lit(fallback.table).alias("anchor_table"),
+            pl.lit(None, pl.Int64).alias("anchor_event"),
         )
     timed = anchors.filter(pl.col("anchor_time").is_not_null())
     skipped[NO_ANCHOR_TIME] += anchors.height - timed.height
@@ -390,8 +433,11 @@ def _risk_anchors(task: TaskDef, unit: Unit, tasks: dict[str, TaskDef], skipped:
 def _apply_rule(rule: str, unit: Unit, frame: pl.DataFrame, skipped: Counter) -> pl.DataFrame:
     if rule == "discharge_after_context_end":
         joined = frame.join(
-            unit.admissions.select(pl.col("hadm_id").alias("anchor_hadm"), pl.col("dischtime").alias("_disch")),
-            on="anchor_hadm", how="left",
+            unit.admissions.select(
+                pl.col("hadm_id").alias("anchor_hadm"), pl.col("dischtime").alias("_disch")
+            ),
+            on="anchor_hadm",
+            how="left",
             maintain_order="left",
         )
         kept = joined.filter(pl.col("_disch").is_null() | (pl.col("_disch") >= pl.col("context_end")))
@@ -402,7 +448,9 @@ def _apply_rule(rule: str, unit: Unit, frame: pl.DataFrame, skipped: Counter) ->
         kept = joined.filter(pl.col("death_time").is_null() | (pl.col("death_time") >= pl.col("context_end")))
         skipped[DEATH_IN_CONTEXT] += joined.height - kept.height
         return kept.drop("death_time")
-    raise ConfigError("unknown sample rule", where="sample_rules", value=rule, fix="see bench/taskdef.py SampleRule")
+    raise ConfigError(
+        "unknown sample rule", where="sample_rules", value=rule, fix="see bench/taskdef.py SampleRule"
+    )
 
 
 def _ref(ref: str) -> pl.Expr:
@@ -429,7 +477,9 @@ def _with_window(task: TaskDef, unit: Unit, anchors: pl.DataFrame) -> pl.DataFra
         anchors = anchors.with_columns(pl.lit(None, US).alias("anchor_end"))
     frame = anchors.join(
         unit.admissions.select("hadm_id", pl.col("admittime").alias("_admittime")),
-        on="hadm_id", how="left", maintain_order="left",
+        on="hadm_id",
+        how="left",
+        maintain_order="left",
     )
 
     def bound(b: Bound) -> pl.Expr:
@@ -439,9 +489,11 @@ def _with_window(task: TaskDef, unit: Unit, anchors: pl.DataFrame) -> pl.DataFra
     if context.end_inclusive:
         end = end + pl.duration(seconds=1)
     if context.end_at_linked_admission:
-        end = pl.when(pl.col("_admittime").is_not_null() & (pl.col("_admittime") < end)).then(
-            pl.col("_admittime")
-        ).otherwise(end)
+        end = (
+            pl.when(pl.col("_admittime").is_not_null() & (pl.col("_admittime") < end))
+            .then(pl.col("_admittime"))
+            .otherwise(end)
+        )
     frame = frame.with_columns(
         bound(context.start).alias("context_start"),
         end.alias("context_end"),
@@ -457,11 +509,16 @@ def _count_and_filter(task: TaskDef, unit: Unit, frame: pl.DataFrame, skipped: C
     context = task.context
     frame = frame.filter(pl.col("context_start").is_not_null() & pl.col("context_end").is_not_null())
     if context.require_admission_start_in_context:
-        kept = frame.filter(pl.col("_admittime").is_null() | (pl.col("_admittime") >= pl.col("context_start")))
+        kept = frame.filter(
+            pl.col("_admittime").is_null() | (pl.col("_admittime") >= pl.col("context_start"))
+        )
         skipped[ADMISSION_BEFORE_CONTEXT] += frame.height - kept.height
         frame = kept
     windows = frame.select(
-        "subject_id", "hadm_id", pl.col("context_start").alias("start"), pl.col("context_end").alias("end"),
+        "subject_id",
+        "hadm_id",
+        pl.col("context_start").alias("start"),
+        pl.col("context_end").alias("end"),
         "same_admission",
     )
     counts = unit.windows.count(windows, excluded_tables(task, unit))
@@ -495,52 +552,77 @@ def _label(task: TaskDef, label, unit: Unit, frame: pl.DataFrame, tasks: dict[st
     hadm = "anchor_hadm"
 
     if isinstance(label, AdmittedFromEd):
-        joined = frame.join(adm.select(pl.col("hadm_id").alias(hadm), "subject_id", pl.col("admittime").alias("_t")),
-                            on=[hadm, "subject_id"], how="left", maintain_order="left")
-        return joined.with_columns(pl.col("_t").is_not_null().alias("_yes")).with_columns(
-            yes, pl.when(pl.col("_yes")).then(pl.col("_t")).alias("evidence")
-        ).drop("_yes", "_t")
+        joined = frame.join(
+            adm.select(pl.col("hadm_id").alias(hadm), "subject_id", pl.col("admittime").alias("_t")),
+            on=[hadm, "subject_id"],
+            how="left",
+            maintain_order="left",
+        )
+        return (
+            joined.with_columns(pl.col("_t").is_not_null().alias("_yes"))
+            .with_columns(yes, pl.when(pl.col("_yes")).then(pl.col("_t")).alias("evidence"))
+            .drop("_yes", "_t")
+        )
 
     if isinstance(label, DeathInHospital):
         joined = frame.join(
             adm.select(pl.col("hadm_id").alias(hadm), "dischtime", "deathtime", "hospital_expire_flag"),
-            on=hadm, how="left", maintain_order="left",
+            on=hadm,
+            how="left",
+            maintain_order="left",
         )
         died = (pl.col("hospital_expire_flag") == 1) | pl.col("deathtime").is_not_null()
-        return joined.with_columns(died.fill_null(False).alias("_yes")).with_columns(
-            yes,
-            pl.when(pl.col("_yes")).then(pl.coalesce("deathtime", "dischtime")).otherwise(pl.col("dischtime")).alias("evidence"),
-        ).drop("_yes", "dischtime", "deathtime", "hospital_expire_flag")
+        return (
+            joined.with_columns(died.fill_null(False).alias("_yes"))
+            .with_columns(
+                yes,
+                pl.when(pl.col("_yes"))
+                .then(pl.coalesce("deathtime", "dischtime"))
+                .otherwise(pl.col("dischtime"))
+                .alias("evidence"),
+            )
+            .drop("_yes", "dischtime", "deathtime", "hospital_expire_flag")
+        )
 
     if isinstance(label, IcuAdmissionWithin):
         icu = unit.table("icustays", ["subject_id", "hadm_id", "stay_id", "intime"])
         first = (
-            frame.select("anchor_hadm", "anchor_time").unique()
+            frame.select("anchor_hadm", "anchor_time")
+            .unique()
             .join(icu.select(pl.col("hadm_id").alias(hadm), pl.col("intime").cast(US)), on=hadm, how="inner")
             .filter(pl.col("intime") >= pl.col("anchor_time"))
-            .group_by(hadm, "anchor_time").agg(pl.col("intime").min().alias("_t"))
+            .group_by(hadm, "anchor_time")
+            .agg(pl.col("intime").min().alias("_t"))
         )
         joined = frame.join(first, on=[hadm, "anchor_time"], how="left", maintain_order="left")
         within = pl.col("_t") < _ref(label.origin) + _hours(label.hours)
-        return joined.with_columns(within.fill_null(False).alias("_yes")).with_columns(
-            yes, pl.when(pl.col("_yes")).then(pl.col("_t")).alias("evidence")
-        ).drop("_yes", "_t")
+        return (
+            joined.with_columns(within.fill_null(False).alias("_yes"))
+            .with_columns(yes, pl.when(pl.col("_yes")).then(pl.col("_t")).alias("evidence"))
+            .drop("_yes", "_t")
+        )
 
     if isinstance(label, EdReturnWithin):
         ed = unit.table("edstays", ["subject_id", "stay_id", "intime"]).select(
             "subject_id", pl.col("stay_id").alias("_other"), pl.col("intime").cast(US).alias("_t")
         )
         nxt = (
-            frame.select("subject_id", "stay_id", "anchor_time").unique()
+            frame.select("subject_id", "stay_id", "anchor_time")
+            .unique()
             .join(ed, on="subject_id", how="inner")
             .filter((pl.col("_t") > pl.col("anchor_time")) & (pl.col("_other") != pl.col("stay_id")))
-            .group_by("subject_id", "stay_id", "anchor_time").agg(pl.col("_t").min())
+            .group_by("subject_id", "stay_id", "anchor_time")
+            .agg(pl.col("_t").min())
         )
-        joined = frame.join(nxt, on=["subject_id", "stay_id", "anchor_time"], how="left", maintain_order="left")
+        joined = frame.join(
+            nxt, on=["subject_id", "stay_id", "anchor_time"], how="left", maintain_order="left"
+        )
         within = pl.col("_t") < _ref(label.origin) + _hours(label.hours)
-        return joined.with_columns(within.fill_null(False).alias("_yes")).with_columns(
-            yes, pl.when(pl.col("_yes")).then(pl.col("_t")).alias("evidence")
-        ).drop("_yes", "_t")
+        return (
+            joined.with_columns(within.fill_null(False).alias("_yes"))
+            .with_columns(yes, pl.when(pl.col("_yes")).then(pl.col("_t")).alias("evidence"))
+            .drop("_yes", "_t")
+        )
 
     if isinstance(label, AnyOf):
         parts = {}
@@ -551,11 +633,17 @@ def _label(task: TaskDef, label, unit: Unit, frame: pl.DataFrame, tasks: dict[st
         joined = frame.with_columns(**parts)
         n = len(label.tasks)
         yes_times = [pl.when(pl.col(f"_y{i}")).then(pl.col(f"_e{i}")) for i in range(n)]
-        return joined.with_columns(pl.any_horizontal([f"_y{i}" for i in range(n)]).alias("_yes")).with_columns(
-            yes,
-            pl.when(pl.col("_yes")).then(pl.min_horizontal(yes_times))
-            .otherwise(pl.max_horizontal([f"_e{i}" for i in range(n)])).alias("evidence"),
-        ).drop("_yes", *parts)
+        return (
+            joined.with_columns(pl.any_horizontal([f"_y{i}" for i in range(n)]).alias("_yes"))
+            .with_columns(
+                yes,
+                pl.when(pl.col("_yes"))
+                .then(pl.min_horizontal(yes_times))
+                .otherwise(pl.max_horizontal([f"_e{i}" for i in range(n)]))
+                .alias("evidence"),
+            )
+            .drop("_yes", *parts)
+        )
 
     if isinstance(label, ReadmissionWithin):
         own = adm.select(pl.col("hadm_id").alias(hadm), pl.col("admittime").alias("_own"))
@@ -564,54 +652,78 @@ def _label(task: TaskDef, label, unit: Unit, frame: pl.DataFrame, tasks: dict[st
             pl.coalesce("_own", "anchor_time").alias("_own")
         )
         nxt = (
-            base.select("subject_id", "_own").unique()
+            base.select("subject_id", "_own")
+            .unique()
             .join(later, on="subject_id", how="inner")
             .filter(pl.col("_t") > pl.col("_own"))
-            .group_by("subject_id", "_own").agg(pl.col("_t").min())
+            .group_by("subject_id", "_own")
+            .agg(pl.col("_t").min())
         )
         joined = base.join(nxt, on=["subject_id", "_own"], how="left", maintain_order="left")
         within = pl.col("_t") < _ref(label.origin) + _days(label.days)
-        return joined.with_columns(within.fill_null(False).alias("_yes")).with_columns(
-            yes, pl.when(pl.col("_yes")).then(pl.col("_t")).alias("evidence")
-        ).drop("_yes", "_t", "_own")
+        return (
+            joined.with_columns(within.fill_null(False).alias("_yes"))
+            .with_columns(yes, pl.when(pl.col("_yes")).then(pl.col("_t")).alias("evidence"))
+            .drop("_yes", "_t", "_own")
+        )
 
     if isinstance(label, LosExceeds):
-        joined = frame.join(adm.select(pl.col("hadm_id").alias(hadm), "admittime", "dischtime"), on=hadm,
-                            how="left", maintain_order="left")
+        joined = frame.join(
+            adm.select(pl.col("hadm_id").alias(hadm), "admittime", "dischtime"),
+            on=hadm,
+            how="left",
+            maintain_order="left",
+        )
         longer = (pl.col("dischtime") - pl.col("admittime")) > _days(label.days)
-        return joined.with_columns(longer.fill_null(False).alias("_yes")).with_columns(
-            yes, pl.col("dischtime").alias("evidence")
-        ).drop("_yes", "admittime", "dischtime")
+        return (
+            joined.with_columns(longer.fill_null(False).alias("_yes"))
+            .with_columns(yes, pl.col("dischtime").alias("evidence"))
+            .drop("_yes", "admittime", "dischtime")
+        )
 
     if isinstance(label, DeathWithin):
         joined = frame.join(unit.death_times, on="subject_id", how="left", maintain_order="left")
         within = pl.col("death_time") < _ref(label.origin) + _days(label.days)
-        return joined.with_columns(within.fill_null(False).alias("_yes")).with_columns(
-            yes, pl.when(pl.col("_yes")).then(pl.col("death_time")).alias("evidence")
-        ).drop("_yes", "death_time")
+        return (
+            joined.with_columns(within.fill_null(False).alias("_yes"))
+            .with_columns(yes, pl.when(pl.col("_yes")).then(pl.col("death_time")).alias("evidence"))
+            .drop("_yes", "death_time")
+        )
 
     if isinstance(label, IcuLosAtLeast):
         longer = (pl.col("anchor_end") - pl.col("anchor_time")) >= _days(label.days)
-        return frame.with_columns(longer.fill_null(False).alias("_yes")).with_columns(
-            yes, pl.col("anchor_end").alias("evidence")
-        ).drop("_yes")
+        return (
+            frame.with_columns(longer.fill_null(False).alias("_yes"))
+            .with_columns(yes, pl.col("anchor_end").alias("evidence"))
+            .drop("_yes")
+        )
 
     if isinstance(label, IcuReadmission):
         icu = unit.table("icustays", ["subject_id", "hadm_id", "stay_id", "intime"]).select(
-            pl.col("hadm_id").alias(hadm), pl.col("stay_id").alias("_other"), pl.col("intime").cast(US).alias("_t")
+            pl.col("hadm_id").alias(hadm),
+            pl.col("stay_id").alias("_other"),
+            pl.col("intime").cast(US).alias("_t"),
         )
         nxt = (
-            frame.select(hadm, "stay_id", "anchor_time").unique()
+            frame.select(hadm, "stay_id", "anchor_time")
+            .unique()
             .join(icu, on=hadm, how="inner")
             .filter((pl.col("_t") > pl.col("anchor_time")) & (pl.col("_other") != pl.col("stay_id")))
-            .group_by(hadm, "stay_id", "anchor_time").agg(pl.col("_t").min())
+            .group_by(hadm, "stay_id", "anchor_time")
+            .agg(pl.col("_t").min())
         )
         joined = frame.join(nxt, on=[hadm, "stay_id", "anchor_time"], how="left", maintain_order="left").join(
-            adm.select(pl.col("hadm_id").alias(hadm), pl.col("dischtime").alias("_disch")), on=hadm, how="left",
+            adm.select(pl.col("hadm_id").alias(hadm), pl.col("dischtime").alias("_disch")),
+            on=hadm,
+            how="left",
             maintain_order="left",
         )
-        return joined.with_columns(pl.col("_t").is_not_null().alias("_yes")).with_columns(
-            yes, pl.when(pl.col("_yes")).then(pl.col("_t")).otherwise(pl.col("_disch")).alias("evidence")
-        ).drop("_yes", "_t", "_disch")
+        return (
+            joined.with_columns(pl.col("_t").is_not_null().alias("_yes"))
+            .with_columns(
+                yes, pl.when(pl.col("_yes")).then(pl.col("_t")).otherwise(pl.col("_disch")).alias("evidence")
+            )
+            .drop("_yes", "_t", "_disch")
+        )
 
     raise ConfigError("unknown label kind", where=f"task {task.key}: label", value=type(label).__name__)

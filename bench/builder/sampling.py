@@ -96,9 +96,8 @@ def select(frame: pl.DataFrame, cap: int | None, balance: bool, *, final: bool) 
             quota = cap // k if cap is not None else int(per_label["len"].min())
         else:
             quota = cap
-        return (
-            frame.sort("sample_key", "id", descending=[True, False])
-            .filter(pl.int_range(pl.len()).over("label") < quota)
+        return frame.sort("sample_key", "id", descending=[True, False]).filter(
+            pl.int_range(pl.len()).over("label") < quota
         )
     if cap is None:
         return frame
