@@ -277,7 +277,8 @@ def test_paths_print_relation_names_and_direction(loaded):
         "Diabetes mellitus (C0011849) -[ISA]-> Disease (C0012634)"
     ] * 2  # the last step exists twice (SNOMEDCT_US and MSH)
     assert {p.steps[-1].sab for p in found} == {"SNOMEDCT_US", "MSH"}
-    _, _, found = find_paths(loaded, "Type 1 diabetes mellitus", "C0011860", max_hops=3)
+    assert all(step.forward for p in found for step in p.steps)
+    _, _, found = find_paths(loaded, "Type 1 diabetes mellitus", "C0011860", max_hops=3, any_direction=True)
     assert found[0].render() == (
         "Type 1 diabetes mellitus (C0011854) -[ISA]-> Diabetes mellitus (C0011849) <-[ISA]- Type 2 diabetes mellitus (C0011860)"
     )
@@ -285,21 +286,24 @@ def test_paths_print_relation_names_and_direction(loaded):
 
 
 def test_paths_never_use_rejected_edges(loaded):
-    _, _, found = find_paths(loaded, "C0021641", "C0011854", max_hops=4)
-    assert found, "the detour through C0011849 is there"
-    assert all(len(p.steps) == 2 for p in found)
-    assert "MAY_TREAT]-> Type 1" not in found[0].render()
-    _, _, none = find_paths(loaded, "C0021641", "C0011854", max_hops=1)
+    # Insulin -[MAY_TREAT]-> Type 1 diabetes is rejected: no forward path is left
+    _, _, forward = find_paths(loaded, "C0021641", "C0011854", max_hops=4)
+    assert forward == []
+    _, _, found = find_paths(loaded, "C0021641", "C0011854", max_hops=4, any_direction=True)
+    assert [p.render() for p in found] == [
+        "Insulin (C0021641) -[MAY_TREAT]-> Diabetes mellitus (C0011849) <-[ISA]- Type 1 diabetes mellitus (C0011854)"
+    ]
+    _, _, none = find_paths(loaded, "C0021641", "C0011854", max_hops=1, any_direction=True)
     assert none == []
 
 
 def test_paths_respect_types_and_direction(loaded):
     _, _, only_isa = find_paths(loaded, "C0025598", "C0012634", types=["ISA"])
     assert only_isa == []
-    _, _, directed = find_paths(loaded, "C0011849", "C0025598", directed=True)
-    assert directed == []
-    _, _, undirected = find_paths(loaded, "C0011849", "C0025598")
-    assert undirected and not undirected[0].steps[-1].forward
+    _, _, backwards = find_paths(loaded, "C0011849", "C0025598")
+    assert backwards == []
+    _, _, any_direction = find_paths(loaded, "C0011849", "C0025598", any_direction=True)
+    assert any_direction and not any_direction[0].steps[-1].forward
 
 
 def test_paths_resolve_names_and_refuse_ambiguity(loaded):

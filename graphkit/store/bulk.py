@@ -187,29 +187,54 @@ def node_ids(vocab: Vocabulary, node_frames: Mapping[str, pl.DataFrame]) -> dict
 
 
 def endpoint_ids(
-    rel_type: str, frame: pl.DataFrame, spec: RelationshipSpec, ids: Mapping[str, pl.DataFrame]
-) -> tuple[np.ndarray, np.ndarray]:
-    """Bulk node ids of each row's endpoints; GraphError naming missing endpoints."""
-    result = []
-    for end, label in (("src", spec.src), ("dst", spec.dst)):
-        table = ids.get(label)
-        if table is None:
-            raise GraphError(
-                f"{rel_type} needs {label} nodes in the same bulk load", where=f"relationships {rel_type}"
-            )
-        joined = frame.select(pl.col(end).alias("key")).join(
-            table, on="key", how="left", maintain_order="left"
+    vocab: Vocabulary, rel_frames: Mapping[str, pl.DataFrame], ids: Mapping[str, pl.DataFrame]
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per type, the bulk node ids of each row's endpoints; GraphError naming missing endpoints.
+
+    Types with the same endpoint labels are resolved in one join (one join per type costs
+    several times more: polars builds the key table's hash each time).
+    """
+    groups: dict[tuple[str, str], list[str]] = {}
+    for rel_type in rel_frames:
+        spec = vocab.spec(rel_type)
+        for label in (spec.src, spec.dst):
+            if label not in ids:
+                raise GraphError(
+                    f"{rel_type} needs {label} nodes in the same bulk load", where=f"relationships {rel_type}"
+                )
+        groups.setdefault((spec.src, spec.dst), []).append(rel_type)
+    result: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for (src_label, dst_label), types in groups.items():
+        ends = pl.concat([rel_frames[t].select("src", "dst") for t in types])
+        joined = ends.join(
+            ids[src_label].rename({"key": "src", "node_id": "src_id"}),
+            on="src",
+            how="left",
+            maintain_order="left",
+        ).join(
+            ids[dst_label].rename({"key": "dst", "node_id": "dst_id"}),
+            on="dst",
+            how="left",
+            maintain_order="left",
         )
-        missing = joined.filter(pl.col("node_id").is_null())["key"]
-        if len(missing):
-            raise GraphError(
-                f"{len(missing)} {rel_type} rows name a {label} that is not in the load",
-                where=f"relationships {rel_type} ({end})",
-                value=missing.unique().sort().head(5).to_list(),
-                fix="add the nodes or drop these rows",
+        start = 0
+        for rel_type in types:
+            part = joined.slice(start, len(rel_frames[rel_type]))
+            start += len(part)
+            for end, label in (("src", src_label), ("dst", dst_label)):
+                missing = part.filter(pl.col(f"{end}_id").is_null())[end]
+                if len(missing):
+                    raise GraphError(
+                        f"{len(missing)} {rel_type} rows name a {label} that is not in the load",
+                        where=f"relationships {rel_type} ({end})",
+                        value=missing.unique().sort().head(5).to_list(),
+                        fix="add the nodes or drop these rows",
+                    )
+            result[rel_type] = (
+                part["src_id"].to_numpy().astype("<u8"),
+                part["dst_id"].to_numpy().astype("<u8"),
             )
-        result.append(joined["node_id"].to_numpy().astype("<u8"))
-    return result[0], result[1]
+    return result
 
 
 # ---- encoding
@@ -281,7 +306,9 @@ def _interleave(columns: list[tuple[np.ndarray, np.ndarray]], n: int) -> bytes:
     offset = np.zeros(n, dtype=np.int64)
     for flat, lengths in columns:
         column_start = np.cumsum(lengths) - lengths
-        out[np.repeat(row_start + offset - column_start, lengths) + np.arange(len(flat))] = flat
+        index = np.repeat(row_start + offset - column_start, lengths)
+        index += np.arange(len(flat), dtype=np.int64)
+        out[index] = flat
         offset += lengths
     return out.tobytes()
 

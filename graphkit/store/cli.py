@@ -194,8 +194,8 @@ def paths(
     types: str = typer.Option(
         None, "--types", help="Relation types to follow, comma-separated (default: all concept relations)."
     ),
-    directed: bool = typer.Option(
-        False, "--directed", help="Only paths whose every step points from source to target."
+    any_direction: bool = typer.Option(
+        False, "--any-direction", help="Let steps follow relations backwards too (slow on big graphs)."
     ),
     limit: int = typer.Option(10, "--limit", help="At most this many paths."),
     output: str = typer.Option("text", "--format", help="text or json."),
@@ -206,14 +206,14 @@ def paths(
     ask_password: bool = ask_password_option(),
     graph: str = graph_name_option(),
 ) -> None:
-    """Shortest typed paths between two concepts, with relation names and directions."""
+    """Shortest typed paths from one concept to another, with relation names and directions."""
     from graphkit.store.paths import find_paths
 
     _check_choice(output, ("text", "json"), "--format")
     chosen = [t.strip() for t in types.split(",") if t.strip()] if types else None
     with open_store_from_cli(ctx, backend, uri, user, database, ask_password, graph) as store:
         start, end, found = find_paths(
-            store, source, target, max_hops=max_hops, types=chosen, directed=directed, limit=limit
+            store, source, target, max_hops=max_hops, types=chosen, any_direction=any_direction, limit=limit
         )
     if output == "json":
         typer.echo(
@@ -221,8 +221,9 @@ def paths(
         )
         return
     if not found:
+        hint = "" if any_direction else " (--any-direction also follows relations backwards)"
         err_console.print(
-            f"no path of at most {max_hops} active relationships from {start['cui']} to {end['cui']}"
+            f"no path of at most {max_hops} active relationships from {start['cui']} to {end['cui']}{hint}"
         )
         return
     for found_path in found:

@@ -179,7 +179,7 @@ class EmbeddedStore(BaseStore):
         connection = self._db.connection
         counts: dict[str, dict[str, int]] = {"nodes": {}, "relationships": {}}
         ids = bulk.node_ids(vocab, node_frames)
-        ends = {t: bulk.endpoint_ids(t, frame, vocab.spec(t), ids) for t, frame in rel_frames.items()}
+        ends = bulk.endpoint_ids(vocab, rel_frames, ids)
         first = True
         try:
             with ThreadPoolExecutor(max_workers=1) as sender:
@@ -301,7 +301,10 @@ def _value(value: Any) -> Any:
             value.id, value.relation, _node_id(value.src_node), _node_id(value.dest_node), value.properties
         )
     if isinstance(value, FalkorPath):
-        return {"nodes": [_value(n) for n in value.nodes()], "relationships": [_value(e) for e in value.edges()]}
+        return {
+            "nodes": [_value(n) for n in value.nodes()],
+            "relationships": [_value(e) for e in value.edges()],
+        }
     if isinstance(value, list):
         return [_value(item) for item in value]
     if isinstance(value, dict):

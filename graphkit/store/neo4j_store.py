@@ -214,8 +214,7 @@ class Neo4jStore(BaseStore):
             )
         vocab, node_frames, rel_frames = bulk.check_bulk_input(self._vocab, nodes, relationships)
         ids = bulk.node_ids(vocab, node_frames)
-        for rel_type, frame in rel_frames.items():
-            bulk.endpoint_ids(rel_type, frame, vocab.spec(rel_type), ids)  # every endpoint is in the load
+        bulk.endpoint_ids(vocab, rel_frames, ids)  # every endpoint is in the load, before anything is deleted
         if existing:
             self.clear()
         counts: dict[str, dict[str, int]] = {"nodes": {}, "relationships": {}}

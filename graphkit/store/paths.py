@@ -80,10 +80,14 @@ def find_paths(
     *,
     max_hops: int = 6,
     types: Iterable[str] | None = None,
-    directed: bool = False,
+    any_direction: bool = False,
     limit: int = 10,
 ) -> tuple[dict, dict, list[ConceptPath]]:
-    """(source concept, target concept, shortest typed paths); rejected edges are never used."""
+    """(source concept, target concept, shortest typed paths); rejected edges are never used.
+
+    Steps follow the stored direction (source -> ... -> target) unless ``any_direction``, which
+    also walks relationships backwards and is far more expensive on graphs with hub concepts.
+    """
     start = resolve_concept(store, source, "SOURCE")
     end = resolve_concept(store, target, "TARGET")
     if start["cui"] == end["cui"]:
@@ -94,7 +98,7 @@ def find_paths(
     if not chosen:
         return start, end, []
     rows = store.run(
-        "typed_paths_directed" if directed else "typed_paths",
+        "typed_paths_any_direction" if any_direction else "typed_paths",
         slots={"rel_types": chosen, "max_hops": max_hops},
         source=start["cui"],
         target=end["cui"],
