@@ -283,7 +283,7 @@ def build_graph(
 
         vocab = _materialized_vocabulary(paths.umls, release)
         options = LinkOptions()
-        text_matcher, text_state = _text_matcher(config.text, vocab, materialize_key, paths, progress)
+        text_state = _text_plan(config.text)
         extra = _read_extra_links(config.extra_links)
         link_key = config_hash(
             {
@@ -299,6 +299,12 @@ def build_graph(
         if run.needed("link", link_key, link_files):
             started = time.perf_counter()
             with run.step("link MIMIC items"):
+                text_matcher = None
+                if text_state.startswith("quickumls"):
+                    from graphkit.link.text import quickumls_matcher
+
+                    text_matcher = quickumls_matcher(vocab, materialize_key, paths.cache, progress=progress)
+                    text_state = text_matcher.describe()
                 items = collect_items(source, count_rows=True)
                 result = link_items(
                     items,
@@ -343,7 +349,7 @@ def build_graph(
             "release_kind": "demo" if config.demo else "umls",
             "filters": release.filters(),
             "mimic": str(source.path),
-            "text_matching": text_state,
+            "text_matching": run.state["steps"]["link"]["summary"]["text_matching"],
             "model_version": MODEL_VERSION,
             "ehr_r1_version": __version__,
             "counts": run.state["steps"]["load"]["counts"],
@@ -386,21 +392,29 @@ def _materialized_vocabulary(folder: Path, release):
     )
 
 
-def _text_matcher(mode: str, vocab, key: str, paths: BuildPaths, progress):
-    """(matcher or None, its description) for --text auto|on|off."""
-    if mode == "off":
-        return None, "off"
-    from graphkit.errors import ExtraMissingError
-    from graphkit.link.text import quickumls_matcher
+def _text_plan(mode: str) -> str:
+    """What the text tier will be, decided without loading it: "off", "quickumls (...)" or why skipped.
 
-    try:
-        matcher = quickumls_matcher(vocab, key, paths.cache, progress=progress)
-    except ExtraMissingError:
+    The string is part of the link step's key, so installing QuickUMLS, spaCy's English model
+    or scispacy re-links on the next build, while a no-op build never loads spaCy.
+    """
+    if mode == "off":
+        return "off"
+    from graphkit.extras import available
+
+    if not all(available(m) for m in ("quickumls", "quickumls_simstring", "spacy", "nltk", "unqlite")):
         if mode == "on":
-            raise
+            from graphkit.link.text import _require_nlp
+
+            _require_nlp()  # raises ExtraMissingError naming the install
         log.warning("text linking skipped: QuickUMLS is not installed (pip install 'ehr-r1[nlp]')")
-        return None, "skipped: QuickUMLS not installed"
-    return matcher, matcher.describe()
+        return "skipped: QuickUMLS not installed"
+    import spacy.util
+
+    from graphkit.link.text import SCISPACY_MODELS
+
+    models = [m for m in ("en_core_web_sm", *SCISPACY_MODELS) if spacy.util.is_package(m)]
+    return f"quickumls (models: {', '.join(models) or 'none'}; scispacy: {available('scispacy')})"
 
 
 def _read_extra_links(path: Path | None) -> pl.DataFrame | None:
