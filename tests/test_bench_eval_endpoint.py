@@ -42,6 +42,16 @@ def responder(body: dict):
     return answer_of(body)
 
 
+def recorder(bodies: list[dict]):
+    """`responder` that keeps every request body."""
+
+    def recording(body: dict):
+        bodies.append(body)
+        return responder(body)
+
+    return recording
+
+
 @pytest.fixture()
 def data(tmp_path):
     return write_build(tmp_path / "bench")
@@ -77,12 +87,7 @@ def test_scores_match_hand_computed_numbers(data, tmp_path):
 
 def test_requests_follow_the_task_definitions(data, tmp_path):
     bodies: list[dict] = []
-
-    def recording(body):
-        bodies.append(body)
-        return responder(body)
-
-    with MockOpenAIServer(recording, model="m") as server:
+    with MockOpenAIServer(recorder(bodies), model="m") as server:
         evaluate(data, spec(server), tmp_path / "run", EvalConfig(max_new_tokens=77, seed=5, n_resamples=10))
     risk = [b for b in bodies if "die during" in b["messages"][-1]["content"]]
     decision = [b for b in bodies if b not in risk]
@@ -102,12 +107,7 @@ def test_requests_follow_the_task_definitions(data, tmp_path):
 
 def test_candidate_mode_lists_the_sample_candidates(data, tmp_path):
     bodies: list[dict] = []
-
-    def recording(body):
-        bodies.append(body)
-        return responder(body)
-
-    with MockOpenAIServer(recording, model="m") as server:
+    with MockOpenAIServer(recorder(bodies), model="m") as server:
         evaluate(data, spec(server), tmp_path / "run", EvalConfig(candidates=True, tasks=("labevents", "Inpatient_Mortality"),
                                                                   n_resamples=10))
     users = {b["messages"][-1]["content"] for b in bodies}

@@ -82,17 +82,12 @@ def test_logit_bias_uses_the_tokenizer_ids(tiny_model, data, tmp_path):
     from transformers import AutoTokenizer
 
     from generators.mockserver import MockOpenAIServer
-    from tests.test_bench_eval_endpoint import responder
+    from tests.test_bench_eval_endpoint import recorder
 
     bodies: list[dict] = []
-
-    def recording(body):
-        bodies.append(body)
-        return responder(body)
-
     tokenizer = AutoTokenizer.from_pretrained(tiny_model)
     expected = {str(tokenizer(w, add_special_tokens=False)["input_ids"][0]): 100 for w in ("yes", "no")}
-    with MockOpenAIServer(recording, model="m") as server:
+    with MockOpenAIServer(recorder(bodies), model="m") as server:
         run = evaluate(data, parse_model_spec(f"openai:{server.base_url}@m", {"tokenizer": str(tiny_model)}),
                        tmp_path / "run", EvalConfig(tasks=("Inpatient_Mortality",), n_resamples=10))
     assert len(bodies) == 4 and all(b["logit_bias"] == expected for b in bodies)

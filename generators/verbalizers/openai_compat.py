@@ -26,6 +26,7 @@ from typing import Any
 from generators.cache import ResponseCache, cache_key
 from generators.inputs import CaseInput
 from generators.verbalizers.base import Usage, Verbalization, Verbalizer
+from graphkit.aio import bounded_map
 from graphkit.endpoint import check_endpoint
 from graphkit.errors import ConfigError, EndpointError
 from graphkit.extras import require
@@ -260,30 +261,8 @@ class OpenAIVerbalizer(Verbalizer):
 
     async def stream(self, cases: Iterable[CaseInput]) -> AsyncIterator[tuple[CaseInput, Verbalization]]:
         # a window of tasks, not one per sample: a million samples must not become a million tasks
-        window = 2 * self.endpoint.config.concurrency
-        remaining = iter(cases)
-        pending: set[asyncio.Task] = set()
-
-        def fill() -> None:
-            while len(pending) < window:
-                case = next(remaining, None)
-                if case is None:
-                    return
-                pending.add(asyncio.ensure_future(self._one(case)))
-
-        fill()
-        try:
-            while pending:
-                done, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-                for task in done:
-                    pending.discard(task)
-                    yield task.result()
-                fill()
-        finally:
-            for task in pending:
-                task.cancel()
-            if pending:
-                await asyncio.gather(*pending, return_exceptions=True)
+        async for _, done in bounded_map(self._one, cases, 2 * self.endpoint.config.concurrency):
+            yield done
 
     async def aclose(self) -> None:
         await self.endpoint.aclose()
