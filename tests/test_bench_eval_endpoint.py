@@ -276,3 +276,12 @@ def test_kill_and_resume_loses_and_duplicates_nothing(data, tmp_path, repo_root)
     assert run.resumed == lines_at_kill and run.asked == 8 - lines_at_kill
     assert asked_twice <= 2  # only what was in flight when killed
     assert run.results["tasks"]["Inpatient_Mortality"]["metrics"]["auroc"]["point"] == pytest.approx(0.75)
+
+
+def test_the_cli_evaluates_and_prints_the_scores(cli, data, tmp_path):
+    with MockOpenAIServer(responder, model="m") as server:
+        result = cli("bench", "eval", "--data", data, "--model", f"openai:{server.base_url}@m", "--out", tmp_path / "run",
+                     "--tasks", "labevents", "--tasks", "next_event", "--model-option", "retries=0", "--bootstrap", "20")
+    assert result.exit_code == 0, result.output
+    assert "labevents" in result.output and "0.200" in result.output and "4 sample(s) asked" in result.output
+    assert set(load_run(tmp_path / "run").results["tasks"]) == {"labevents", "next_event"}

@@ -144,3 +144,35 @@ def test_loading_a_run_folder_checks_what_it_reads(tmp_path):
     (tmp_path / "results.json").write_text(json.dumps({"format": "something-else"}))
     with pytest.raises(InputError, match="not an ehr-r1 bench result file"):
         load_run(tmp_path)
+
+
+def test_bounded_map_keeps_a_window_and_draws_lazily():
+    import asyncio
+
+    from graphkit.aio import bounded_map
+
+    drawn: list[int] = []
+    in_flight = peak = 0
+
+    def items():
+        for i in range(20):
+            drawn.append(i)
+            yield i
+
+    async def work(i):
+        nonlocal in_flight, peak
+        in_flight += 1
+        peak = max(peak, in_flight)
+        await asyncio.sleep(0.001 * (i % 3))
+        in_flight -= 1
+        return i * i
+
+    async def run():
+        results = []
+        async for item, result in bounded_map(work, items(), 4):
+            results.append((item, result))
+            assert len(drawn) <= len(results) + 4  # never more drawn than finished + window
+        return results
+
+    results = asyncio.run(run())
+    assert sorted(results) == [(i, i * i) for i in range(20)] and peak == 4
