@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import re
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from itertools import islice
 from typing import Any, Protocol, runtime_checkable
@@ -294,6 +295,18 @@ def prepare_relationship_rows(
         yield {"src": src, "dst": dst, "properties": properties}
 
 
+def relationship_slots(vocab: Vocabulary, rel_type: str) -> dict[str, str]:
+    """The slots of the relationship write queries: endpoint labels and keys, and the type."""
+    spec = vocab.spec(rel_type)
+    return {
+        "src_label": spec.src,
+        "src_key": vocab.node_spec(spec.src).key,
+        "dst_label": spec.dst,
+        "dst_key": vocab.node_spec(spec.dst).key,
+        "rel_type": rel_type,
+    }
+
+
 class BaseStore:
     """Shared behaviour; a backend implements ``_execute`` and the backend-specific methods."""
 
@@ -415,14 +428,8 @@ class BaseStore:
     ) -> int:
         """Idempotent; rows whose endpoints are missing raise GraphError (earlier batches stay written)."""
         spec = self._vocab.spec(rel_type)
-        src_key, dst_key = self._vocab.node_spec(spec.src).key, self._vocab.node_spec(spec.dst).key
-        slots = {
-            "src_label": spec.src,
-            "src_key": src_key,
-            "dst_label": spec.dst,
-            "dst_key": dst_key,
-            "rel_type": rel_type,
-        }
+        slots = relationship_slots(self._vocab, rel_type)
+        src_key, dst_key = slots["src_key"], slots["dst_key"]
         name = "merge_relationships_by_id" if spec.identity else "merge_relationships"
 
         def check_batch(chunk: list, result: list[dict]) -> None:
@@ -451,6 +458,18 @@ class BaseStore:
             params={},
             check_batch=check_batch,
         )
+
+    def _finish_bulk(self, vocab: Vocabulary, counts: dict, method: str, started: float) -> dict:
+        """After a bulk load: the load's relation types join the vocabulary, the schema is applied."""
+        self._vocab = vocab
+        loaded = time.perf_counter()
+        self.ensure_schema()
+        return {
+            **counts,
+            "method": method,
+            "load_seconds": round(loaded - started, 3),
+            "schema_seconds": round(time.perf_counter() - loaded, 3),
+        }
 
     # ---- lifecycle
     def close(self) -> None:

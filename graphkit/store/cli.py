@@ -7,8 +7,12 @@ and open the store with ``open_store_from_cli`` and the shared connection option
 from __future__ import annotations
 
 import csv
+import functools
+import inspect
 import json
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -95,6 +99,52 @@ def open_store_from_cli(
     return open_store(backend="neo4j", uri=uri, user=user, password=password, database=database)
 
 
+@dataclass(frozen=True)
+class Connection:
+    """The shared connection options of a command (see ``with_connection``)."""
+
+    backend: str
+    uri: str | None
+    user: str | None
+    database: str | None
+    ask_password: bool
+    graph: str
+
+    def open(self, ctx: typer.Context) -> GraphStore:
+        return open_store_from_cli(
+            ctx, self.backend, self.uri, self.user, self.database, self.ask_password, self.graph
+        )
+
+
+_CONNECTION_OPTIONS = {
+    "backend": (str, backend_option),
+    "uri": (str, uri_option),
+    "user": (str, user_option),
+    "database": (str, database_option),
+    "ask_password": (bool, ask_password_option),
+    "graph": (str, graph_name_option),
+}
+
+
+def with_connection(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Give a typer command the shared options (--backend, --uri, --user, --database,
+    --ask-password, --graph); the command takes them as one ``connection: Connection``."""
+    signature = inspect.signature(command)
+    parameters = [p for p in signature.parameters.values() if p.name != "connection"]
+    parameters += [
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=option(), annotation=annotation)
+        for name, (annotation, option) in _CONNECTION_OPTIONS.items()
+    ]
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        connection = Connection(**{name: kwargs.pop(name) for name in _CONNECTION_OPTIONS})
+        return command(*args, connection=connection, **kwargs)
+
+    wrapper.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
+    return wrapper
+
+
 def _cell(value: Any) -> str:
     if isinstance(value, (dict, list)):
         return json.dumps(value, ensure_ascii=False, default=str)
@@ -129,19 +179,15 @@ def _check_choice(value: str, choices: tuple[str, ...], option: str) -> str:
 
 
 @app.command()
+@with_connection
 def stats(
     ctx: typer.Context,
     output: str = typer.Option("table", "--format", help="table or json."),
-    backend: str = backend_option(),
-    uri: str = uri_option(),
-    user: str = user_option(),
-    database: str = database_option(),
-    ask_password: bool = ask_password_option(),
-    graph: str = graph_name_option(),
+    connection: Connection = None,
 ) -> None:
     """Nodes by label, relationships by type, rejected edges, and where the graph lives."""
     _check_choice(output, ("table", "json"), "--format")
-    with open_store_from_cli(ctx, backend, uri, user, database, ask_password, graph) as store:
+    with connection.open(ctx) as store:
         facts = store.stats()
     if output == "json":
         typer.echo(json.dumps(facts, indent=2, default=str))
@@ -162,6 +208,7 @@ def stats(
 
 
 @app.command()
+@with_connection
 def query(
     ctx: typer.Context,
     cypher_text: str = typer.Argument(..., metavar="CYPHER", help="The Cypher statement; values as $name."),
@@ -170,22 +217,18 @@ def query(
     write: bool = typer.Option(
         False, "--write", help="Allow the statement to change the graph (read-only otherwise)."
     ),
-    backend: str = backend_option(),
-    uri: str = uri_option(),
-    user: str = user_option(),
-    database: str = database_option(),
-    ask_password: bool = ask_password_option(),
-    graph: str = graph_name_option(),
+    connection: Connection = None,
 ) -> None:
     """Run one Cypher statement and print its rows."""
     _check_choice(output, ("table", "json", "csv"), "--format")
     params = parse_params(param)
-    with open_store_from_cli(ctx, backend, uri, user, database, ask_password, graph) as store:
+    with connection.open(ctx) as store:
         rows = store.query(cypher_text, params, read_only=not write)
     _print_rows(rows, output)
 
 
 @app.command()
+@with_connection
 def paths(
     ctx: typer.Context,
     source: str = typer.Argument(..., help="Source concept: a CUI or its name."),
@@ -199,19 +242,14 @@ def paths(
     ),
     limit: int = typer.Option(10, "--limit", help="At most this many paths."),
     output: str = typer.Option("text", "--format", help="text or json."),
-    backend: str = backend_option(),
-    uri: str = uri_option(),
-    user: str = user_option(),
-    database: str = database_option(),
-    ask_password: bool = ask_password_option(),
-    graph: str = graph_name_option(),
+    connection: Connection = None,
 ) -> None:
     """Shortest typed paths from one concept to another, with relation names and directions."""
     from graphkit.store.paths import find_paths
 
     _check_choice(output, ("text", "json"), "--format")
     chosen = [t.strip() for t in types.split(",") if t.strip()] if types else None
-    with open_store_from_cli(ctx, backend, uri, user, database, ask_password, graph) as store:
+    with connection.open(ctx) as store:
         start, end, found = find_paths(
             store, source, target, max_hops=max_hops, types=chosen, any_direction=any_direction, limit=limit
         )
@@ -231,18 +269,14 @@ def paths(
 
 
 @app.command()
+@with_connection
 def export(
     ctx: typer.Context,
     output_format: str = typer.Option(
         "neo4j-admin", "--format", help="neo4j-admin: CSVs for `neo4j-admin database import`."
     ),
     out: Path = _OUT_OPTION,
-    backend: str = backend_option(),
-    uri: str = uri_option(),
-    user: str = user_option(),
-    database: str = database_option(),
-    ask_password: bool = ask_password_option(),
-    graph: str = graph_name_option(),
+    connection: Connection = None,
 ) -> None:
     """Write the graph as files for a bulk import elsewhere (neo4j-admin at full UMLS scale)."""
     from graphkit.store.export import FORMATS, export_neo4j_admin
@@ -250,7 +284,7 @@ def export(
     _check_choice(output_format, FORMATS, "--format")
     target = out or workspace(ctx).graph / "export" / output_format
     with (
-        open_store_from_cli(ctx, backend, uri, user, database, ask_password, graph) as store,
+        connection.open(ctx) as store,
         RichProgress() as progress,
     ):
         manifest = export_neo4j_admin(store, target, progress=progress)

@@ -17,7 +17,14 @@ from graphkit.errors import ConfigError, StoreError
 from graphkit.extras import require
 from graphkit.progress import NULL_PROGRESS, Progress
 from graphkit.store import schema
-from graphkit.store.base import BaseStore, cypher_error, is_write, node_value, relationship_value
+from graphkit.store.base import (
+    BaseStore,
+    cypher_error,
+    is_write,
+    node_value,
+    relationship_slots,
+    relationship_value,
+)
 from graphkit.store.vocab import Vocabulary
 
 log = logging.getLogger(__name__)
@@ -224,14 +231,7 @@ class Neo4jStore(BaseStore):
                 "create_nodes", rows, batch_size, {"node_label": label}, progress, vocab
             )
         for rel_type, frame in rel_frames.items():
-            spec = vocab.spec(rel_type)
-            slots = {
-                "src_label": spec.src,
-                "src_key": vocab.node_spec(spec.src).key,
-                "dst_label": spec.dst,
-                "dst_key": vocab.node_spec(spec.dst).key,
-                "rel_type": rel_type,
-            }
+            slots = relationship_slots(vocab, rel_type)
             rows = (
                 {
                     "src": row.pop("src"),
@@ -244,15 +244,7 @@ class Neo4jStore(BaseStore):
             counts["relationships"][rel_type] = self._bulk_write(
                 "create_relationships", rows, batch_size, slots, progress, vocab
             )
-        self._vocab = vocab
-        loaded = time.perf_counter()
-        self.ensure_schema()
-        return {
-            **counts,
-            "method": "UNWIND CREATE",
-            "load_seconds": round(loaded - started, 3),
-            "schema_seconds": round(time.perf_counter() - loaded, 3),
-        }
+        return self._finish_bulk(vocab, counts, "UNWIND CREATE", started)
 
     def _bulk_write(self, name, rows, batch_size, slots, progress, vocab) -> int:
         saved, self._vocab = self._vocab, vocab
