@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 PostBuildHook = Callable[..., "dict | None"]
 
 # "module:function" hooks resolved at build time; curation's ledger replay is added here (issue 8)
-HOOK_ENTRY_POINTS: list[str] = []
+HOOK_ENTRY_POINTS: list[str] = ["graphkit.curation.replay:replay_after_build"]
 _REGISTERED: list[PostBuildHook] = []
 
 
