@@ -80,6 +80,9 @@ class EvalRun:
 def make_backend(spec: ModelSpec, config: EvalConfig, *, allow_remote: bool = False,
                  concurrency: int | None = None) -> Backend:
     """The backend of a SPEC (nothing heavy happens before its first request)."""
+    if concurrency is not None and concurrency < 1:
+        raise ConfigError("must be at least 1", where="option --concurrency", value=concurrency,
+                          fix="e.g. 32 for an endpoint, 8 for a local model")
     generation = config.generation()
     if spec.kind == "openai":
         from bench.evaluate.backends.openai_compat import OpenAIBackend

@@ -56,8 +56,6 @@ def model_fingerprint(path: str | Path) -> dict[str, Any]:
 
 class TransformersBackend(BatchBackend):
     def __init__(self, spec: ModelSpec, generation: Generation, *, batch_size: int = 8):
-        if batch_size < 1:
-            raise ConfigError("must be at least 1", where="option --concurrency", value=batch_size, fix="e.g. 8")
         path = Path(spec.target)
         if not (path / "config.json").is_file():
             raise InputError("is not a transformers model folder (no config.json)", where="option --model",

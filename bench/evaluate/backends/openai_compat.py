@@ -68,8 +68,6 @@ class _Malformed(Exception):
 
 class OpenAIBackend(Backend):
     def __init__(self, spec: ModelSpec, generation: Generation, *, allow_remote: bool = False, concurrency: int = 32):
-        if concurrency < 1:
-            raise ConfigError("must be at least 1", where="option --concurrency", value=concurrency, fix="e.g. 32")
         self.spec = spec
         self.generation = generation
         self.concurrency = concurrency

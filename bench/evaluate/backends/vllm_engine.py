@@ -30,7 +30,6 @@ from bench.evaluate.backends.base import (
 )
 from bench.evaluate.backends.local import model_fingerprint
 from bench.evaluate.spec import ModelSpec
-from graphkit.errors import ConfigError
 from graphkit.extras import require
 
 log = logging.getLogger(__name__)
@@ -40,8 +39,6 @@ RISK_LOGPROBS = 20
 
 class VLLMBackend(BatchBackend):
     def __init__(self, spec: ModelSpec, generation: Generation, *, batch_size: int = 256):
-        if batch_size < 1:
-            raise ConfigError("must be at least 1", where="option --concurrency", value=batch_size, fix="e.g. 256")
         self.spec = spec
         self.generation = generation
         self.batch_size = batch_size
