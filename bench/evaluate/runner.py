@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 import logging
 import time
 from collections.abc import Iterator
@@ -126,8 +127,6 @@ def run_identity(model: dict[str, Any], config: EvalConfig, data: EvalData) -> s
 
 
 def _prepare_folder(out: Path, header: dict[str, Any], overwrite: bool) -> None:
-    import json
-
     run_path = out / RUN_JSON
     if overwrite:
         for name in (RUN_JSON, RESULTS_JSON, PREDICTIONS):
