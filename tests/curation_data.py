@@ -66,3 +66,65 @@ def tiny_graph(root: Path) -> Iterator[TinyGraph]:
         yield graph
     finally:
         store.close()
+
+
+METFORMIN_ITEM, HEPARIN_ITEM = "prescriptions:MetFORMIN (Glucophage)", "prescriptions:Heparin"
+HEPARIN_MAPPING = EdgeKey(HEPARIN_ITEM, "MAPS_TO", HEPARIN)
+TASK = "diagnoses_icd"
+
+
+def item(key: str) -> dict:
+    return {"table": key.split(":")[0], "key": key, "name": key}
+
+
+def cohort(context: tuple[str, ...] = (METFORMIN_ITEM, HEPARIN_ITEM), target: str = T2DM_ITEM,
+           positives: int = 6, total: int = 40, prefix: str = "cur"):
+    """Train samples: ``positives`` with ``context`` and the gold ``target``, the rest with neither
+    (so the context concepts are associated with the target: support 6, lift 40/6 > 5)."""
+    import polars as pl
+
+    rows = [
+        {"id": f"{prefix}-{i:02d}", "task": TASK, "split": "train",
+         "context_items": [item(k) for k in context] if i < positives else [],
+         "target_items": [item(target)] if i < positives else [item("diagnoses_icd:10:NONE")]}
+        for i in range(total)
+    ]
+    return pl.DataFrame(rows)
+
+
+def mine(store, samples) -> object:
+    """Associations of the cohort mined on the live item links and written to the graph."""
+    from graphkit.thinking import MiningOptions, mine_associations, sample_concepts
+    from graphkit.thinking.store_io import load_item_links, write_associations
+
+    result = mine_associations(sample_concepts(samples, load_item_links(store)), MiningOptions(), samples=samples)
+    write_associations(store, result)
+    return result
+
+
+def think(store, workspace: Workspace, samples_file: Path, out: Path, *, live: bool):
+    """`generate thinking` on the cohort (usage records written); the graphs by sample id."""
+    from graphkit.thinking import ThinkingGraph, ThinkingOptions
+    from graphkit.thinking.run import run_thinking
+    from graphkit.thinking.store_io import load_item_links
+
+    report = run_thinking(store, workspace, [samples_file], out, ThinkingOptions(), links=load_item_links(store),
+                          live=live, workers=1, record=True)
+    graphs = {g.sample_id: g for g in map(ThinkingGraph.from_json, out.read_text().splitlines())}
+    return report, graphs
+
+
+def used_edges(graphs) -> set[str]:
+    return {edge for graph in graphs.values() for edge in graph.used_edge_ids()}
+
+
+def reset(graph: TinyGraph) -> None:
+    """The graph as built: statuses active, no curator edges, associations or usage records; no ledger."""
+    import shutil
+
+    store = graph.store
+    store.query("MATCH ()-[r]->() WHERE r.status = 'rejected' SET r.status = 'active'")
+    store.query("MATCH ()-[r]->() WHERE r.source = 'curator' OR r.source = 'association' DELETE r")
+    store.query("MATCH (n) WHERE n:Case OR n:EdgeRef OR n:AssociationRun DETACH DELETE n")
+    for folder in ("curation", "graph/snapshot", "thinking"):
+        shutil.rmtree(graph.workspace.root / folder, ignore_errors=True)
