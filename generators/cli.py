@@ -86,6 +86,12 @@ def cases(
     only_samples: Annotated[Path, typer.Option(
         "--only-samples", help="Regenerate just these sample ids (a file, one id per line) in an existing output.",
         show_default=False)] = None,
+    only_affected: Annotated[bool, typer.Option(
+        "--only-affected", help="Regenerate just the samples whose cases used edges curators changed since the last "
+        "--only-affected run on this output (all changes the first time; see `ehr-r1 curate affected`).")] = False,
+    affected_since: Annotated[str, typer.Option(
+        "--affected-since", help="With --only-affected: changes after this ledger entry number, hash prefix or ISO time.",
+        show_default=False)] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Discard an existing output made with other settings.")] = False,
     system_prompt: Annotated[str, typer.Option("--system-prompt", help="System turn of every case ('' for none).")] = "You are a helpful assistant.",
     verbalizer: VerbalizerKind = "template",
@@ -140,9 +146,18 @@ def cases(
                      system_prompt=system_prompt or None,
                      filters={"min_recall": min_recall, "extra_leak_patterns": leak_patterns or [], "judge": judge})
     only = _read_ids(only_samples) if only_samples else None
+    if only_affected:
+        from graphkit.curation.affected import affected_for_generation
+
+        if only_samples:
+            raise ConfigError("choose one", where="--only-samples / --only-affected", fix="pass one of them")
+        only, record_regenerated = affected_for_generation(workspace(ctx), config.out, config.samples, affected_since)
+        console.print(f"{len(only)} samples affected by curation changes", markup=False)
     selected = parse_shard(shard)
     with RichProgress() as progress:
         report = generate_cases(config, shard=selected, only=only, overwrite=overwrite, progress=progress)
+    if only_affected and report.card is not None:
+        record_regenerated()
     for part in report.shards:
         state = "already complete" if part.skipped_complete else ("complete" if part.complete else "incomplete")
         resumed = f", {part.resumed} resumed from the journal" if part.resumed and not part.skipped_complete else ""
