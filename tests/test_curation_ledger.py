@@ -42,7 +42,7 @@ def test_entries_are_chained_and_read_back(tmp_path):
     ledger.append(change("add", "a missing fact", key=other, properties={"rela": "isa"}))
     entries = Ledger(path).entries()  # a fresh reader: everything from the file
     assert [e.seq for e in entries] == [1, 2, 3, 4, 5]
-    assert entries[0].prev == GENESIS and all(b.prev == a.hash for a, b in zip(entries, entries[1:]))
+    assert entries[0].prev == GENESIS and all(b.prev == a.hash for a, b in zip(entries, entries[1:], strict=False))
     assert [e.op for e in entries] == ["reject", "restore", "reject", "restore", "add"]
     assert entries[2].evidence == ("PMID:2",) and entries[4].properties == {"rela": "isa"}
     first = json.loads(lines(path)[0])

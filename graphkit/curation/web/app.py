@@ -59,6 +59,7 @@ def _environment():
         undefined=jinja2.StrictUndefined,
     )
     env.filters["q"] = lambda value: quote(str(value), safe="")
+    env.globals["edge_url"] = edge_url
     return env
 
 
@@ -85,7 +86,7 @@ def create_app(store, workspace, *, token: str, ledger: Ledger | None = None, gr
     def render(request, name: str, status_code: int = 200, **context) -> HTMLResponse:
         context.setdefault("error", None)
         context.setdefault("query", "")
-        html = env.get_template(name).render(token=token, edge_url=edge_url, curator=curator,
+        html = env.get_template(name).render(token=token, curator=curator,
                                              path=request.url.path, **context)
         return HTMLResponse(html, status_code=status_code)
 

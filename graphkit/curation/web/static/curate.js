@@ -4,7 +4,9 @@
   "use strict";
   var curator = document.getElementById("curator");
   if (curator) {
-    if (!curator.value && window.localStorage) curator.value = localStorage.getItem("ehr-r1-curator") || "";
+    // the name this browser last used wins over the server's default (several curators, one server)
+    var remembered = window.localStorage ? localStorage.getItem("ehr-r1-curator") : null;
+    if (remembered) curator.value = remembered;
     curator.addEventListener("change", function () {
       if (window.localStorage) localStorage.setItem("ehr-r1-curator", curator.value);
     });
