@@ -148,10 +148,11 @@ def _finish(frame: pl.DataFrame, table: str, kind: str) -> pl.DataFrame:
     )
 
 
-def _merge(dictionary: pl.DataFrame, observed: pl.DataFrame | None) -> pl.DataFrame:
-    """Dictionary entries plus observed keys missing from it; rows from the observations (0 if unseen)."""
+def _merge(dictionary: pl.DataFrame, observed: pl.DataFrame | None, counted: bool) -> pl.DataFrame:
+    """Dictionary entries plus observed keys missing from it; rows from the observations (0 if
+    unseen or the table is absent; null when rows were not counted)."""
     if observed is None:
-        return dictionary.with_columns(pl.lit(None, pl.Int64).alias("rows"))
+        return dictionary.with_columns(pl.lit(0 if counted else None, pl.Int64).alias("rows"))
     joined = dictionary.join(observed.select("key", "rows"), on="key", how="left").with_columns(
         pl.col("rows").fill_null(0)
     )
@@ -191,7 +192,7 @@ def collect_items(source, *, count_rows: bool = False) -> pl.DataFrame:
         if source.has(table) and (count_rows or not source.has(dictionary)):
             observed = _counts(source, table, table, EVENT_KEY_COLUMNS[table], None).drop("name")
             observed = observed.with_columns(pl.lit(None, pl.String).alias("name"))
-        parts.append(_finish(_merge(entries, observed), table, kind))
+        parts.append(_finish(_merge(entries, observed, count_rows), table, kind))
 
     if source.has("d_items"):
         d_items = (
@@ -210,7 +211,9 @@ def collect_items(source, *, count_rows: bool = False) -> pl.DataFrame:
                 observed = observed.with_columns(pl.lit(None, pl.String).alias("name"))
             if entries.height or observed is not None:
                 parts.append(
-                    _finish(_merge(entries.unique("key", maintain_order=True), observed), table, kind)
+                    _finish(
+                        _merge(entries.unique("key", maintain_order=True), observed, count_rows), table, kind
+                    )
                 )
 
     for spec in TEXT_ITEMS:

@@ -32,6 +32,8 @@ from graphkit.umls.semantic import semantic_types
 log = logging.getLogger(__name__)
 
 SCISPACY_MODELS = ("en_core_sci_sm", "en_core_sci_md", "en_core_sci_lg", "en_core_sci_scibert")
+# a match must start the name or cover half of it: "LEFT" inside "..., LEFT AMA" names nothing
+MIN_COVERAGE = 0.5
 INDEX_FLAGS = {"lowercase.flag": "", "language.flag": "ENG", "database_backend.flag": "unqlite"}
 _PURPOSE = "text linking (QuickUMLS)"
 
@@ -191,10 +193,19 @@ class QuickUMLSMatcher:
         return f"quickumls ({self.tokenizer}; stop words: {self.stopwords}; abbreviations: {abbreviations})"
 
     def match(self, text: str) -> list[dict]:
-        """QuickUMLS candidates of a text: every span's matches, flattened."""
+        """QuickUMLS candidates of a text: every span's matches, flattened, each with its ``coverage``.
+
+        Coverage is the share of the (abbreviation-expanded) text the matched span covers; a
+        span at the very start counts as covering all of it (a drug string leads with its drug).
+        """
         if self.abbreviations:
             text = expand_abbreviations(self.nlp(text))
-        return [m for span in self._matcher.match(text, best_match=False) for m in span]
+        first = len(text) - len(text.lstrip())
+        length = max(len(text.strip()), 1)
+        matches = [m for span in self._matcher.match(text, best_match=False) for m in span]
+        for m in matches:
+            m["coverage"] = 1.0 if m["start"] <= first else (m["end"] - m["start"]) / length
+        return matches
 
     def link(self, items: pl.DataFrame, *, threshold: float, limit: int) -> pl.DataFrame:
         """key, cui, method, score for items whose name matches a concept of their kind's groups."""
@@ -220,7 +231,7 @@ class QuickUMLSMatcher:
             ranks = [
                 groups.index(g) for g in (self._group_of.get(t) for t in match["semtypes"]) if g in groups
             ]
-            if not ranks or match["similarity"] < threshold:
+            if not ranks or match["similarity"] < threshold or match["coverage"] < MIN_COVERAGE:
                 continue
             rank = (round(match["similarity"], 4), -min(ranks), int(match["preferred"]))
             if rank > best.get(match["cui"], (-1.0, 0, 0)):
