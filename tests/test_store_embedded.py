@@ -249,3 +249,25 @@ def test_a_hung_server_is_reported_and_force_stopped(ws):
             os.kill(pid, signal.SIGKILL)
     with open_store(ws, linger=0) as again:
         assert again.run("count_all_nodes")[0]["n"] == 1
+
+
+def test_bulk_load_pauses_background_saves_and_restores_them(ws):
+    from tests.store_data import small_graph_bulk
+
+    with open_store(ws, linger=0) as store:
+        client = store.server.client(5)
+        before = {key: client.config_get(key)[key] for key in ("save", "auto-aof-rewrite-percentage")}
+        seen = []
+        send = store._db.connection.execute_command
+
+        def spy(*args, **kwargs):
+            if args and args[0] == "GRAPH.BULK":
+                seen.append({key: client.config_get(key)[key] for key in before})
+            return send(*args, **kwargs)
+
+        store._db.connection.execute_command = spy
+        store.bulk_load(*small_graph_bulk())
+        assert seen and all(s == {"save": "", "auto-aof-rewrite-percentage": "0"} for s in seen)
+        assert {key: client.config_get(key)[key] for key in before} == before
+    with open_store(ws, linger=0) as again:  # restarts from the rewritten AOF
+        assert again.run("count_all_nodes")[0]["n"] == len(CONCEPTS) + 3

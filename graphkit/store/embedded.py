@@ -183,6 +183,7 @@ class EmbeddedStore(BaseStore):
         ends = bulk.endpoint_ids(vocab, rel_frames, ids)
         resolved = time.perf_counter()
         first = True
+        paused = self._pause_background_saves()
         try:
             with ThreadPoolExecutor(max_workers=1) as sender:
                 pending = None
@@ -235,6 +236,8 @@ class EmbeddedStore(BaseStore):
             if connection.exists(staging):
                 connection.delete(staging)
             raise
+        finally:
+            self._resume_background_saves(paused)
         self._graph = self._db.select_graph(self.graph_name)
         sent = time.perf_counter()
         counts["phases"] = {
@@ -242,7 +245,33 @@ class EmbeddedStore(BaseStore):
             "endpoints_seconds": round(resolved - checked, 3),
             "encode_send_seconds": round(sent - resolved, 3),
         }
-        return self._finish_bulk(vocab, counts, "GRAPH.BULK", started)
+        report = self._finish_bulk(vocab, counts, "GRAPH.BULK", started)
+        if not first and self.server.persistent:
+            connection.bgrewriteaof()  # fold the GRAPH.BULK payloads into an RDB base: faster restarts
+        return report
+
+    def _pause_background_saves(self) -> dict[str, str]:
+        """FalkorDB 4.16 can deadlock when a fork for an AOF rewrite or RDB save starts while a
+        GRAPH.BULK is running (seen here: automatic AOF rewrite halfway through 5M edges), so
+        neither may start during a bulk load. The AOF itself keeps logging every request."""
+        connection = self._db.connection
+        saved = {key: str(connection.config_get(key)[key]) for key in ("auto-aof-rewrite-percentage", "save")}
+        connection.config_set("auto-aof-rewrite-percentage", 0)
+        connection.config_set("save", "")
+        while int(connection.info("persistence").get("aof_rewrite_in_progress", 0)) or int(
+            connection.info("persistence").get("rdb_bgsave_in_progress", 0)
+        ):
+            time.sleep(0.1)
+        return saved
+
+    def _resume_background_saves(self, saved: dict[str, str]) -> None:
+        import redis
+
+        try:
+            for key, value in saved.items():
+                self._db.connection.config_set(key, value)
+        except redis.exceptions.ConnectionError:
+            log.warning("could not restore %s after the bulk load (the server is gone)", ", ".join(saved))
 
     def _node_count(self) -> int:
         if not self._db.connection.exists(self.graph_name):
