@@ -104,13 +104,14 @@ def test_quickumls_links_offline_with_the_kinds_semantic_groups(tiny_vocab, tmp_
         pytest.fail("stopwords are still missing")
     items = pl.DataFrame(
         {
-            "key": ["a", "b", "c", "d"],
-            "kind": ["drug", "organism", "drug", "procedure"],
+            "key": ["a", "b", "c", "d", "e"],
+            "kind": ["drug", "organism", "drug", "procedure", "drug"],
             "name": [
                 "Heparin Sodium 5000 units",
                 "ESCHERICHIA COLI, ESBL",
                 "Insulin Regular",
                 "Heparin flush",
+                "Saline line flush after heparin",
             ],
         }
     )
@@ -118,7 +119,7 @@ def test_quickumls_links_offline_with_the_kinds_semantic_groups(tiny_vocab, tmp_
     assert found.select("key", "cui", "method", "score").rows() == [
         ("a", "C0019134", "quickumls", 1.0),
         ("b", "C0014834", "quickumls", 1.0),
-    ]  # "insulin" is a disease here (not a drug); heparin is no procedure
+    ]  # "insulin" is a disease here (not a drug); heparin is no procedure; "e" names it in passing
     again = quickumls_matcher(vocab, release.fingerprint(), cache)  # the index is reused
     assert again.link(items, threshold=0.85, limit=3).equals(found)
 
