@@ -279,6 +279,7 @@ def build_graph(
         source = open_source(config.mimic or _bundled_mimic())
         from graphkit.link import LinkOptions, link_items, write_links
         from graphkit.link.items import collect_items
+        from graphkit.link.linker import LINK_VERSION
         from graphkit.link.mimic import item_ndcs
 
         vocab = _materialized_vocabulary(paths.umls, release)
@@ -293,6 +294,7 @@ def build_graph(
                 "text": text_state,
                 "extra": file_hash(config.extra_links) if config.extra_links else None,
                 "item_maps": _item_maps_hash(),
+                "linker": LINK_VERSION,
             }
         )
         link_files = [paths.links / n for n in ("links.parquet", "items.parquet")]
