@@ -369,3 +369,9 @@ def test_stats(loaded):
     assert facts["nodes"]["Concept"] == len(CONCEPTS)
     assert facts["relationships"]["ISA"] == 4
     assert facts["rejected"] == {"MAY_TREAT": 1}
+    if loaded.backend == "embedded":
+        loaded.ensure_schema()
+        facts = loaded.stats()
+        assert facts["clients"] >= 1 and facts["persistence"].startswith("AOF")
+        assert set(facts["unique_constraints"]) == {"Concept.cui", "Code.id", "Item.id"}
+        assert set(facts["unique_constraints"].values()) <= {"OPERATIONAL", "PENDING"}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any
 
 from graphkit.errors import ConfigError
@@ -43,8 +42,3 @@ def open_store(
     raise ConfigError(
         "unknown graph backend", where="backend", value=backend, fix=f"use one of {', '.join(BACKENDS)}"
     )
-
-
-def graph_dir(workspace: Workspace | str | os.PathLike[str] | None = None) -> Path:
-    ws = workspace if isinstance(workspace, Workspace) else resolve_workspace(workspace)
-    return ws.graph

@@ -203,13 +203,6 @@ def batches(rows: Iterable[Any], size: int) -> Iterator[list[Any]]:
         yield chunk
 
 
-def position_of(text: str, offset: int) -> tuple[int, int]:
-    """1-based (line, column) of a 0-based character offset in ``text``."""
-    offset = max(0, min(offset, len(text)))
-    before = text[:offset]
-    return before.count("\n") + 1, offset - (before.rfind("\n") + 1) + 1
-
-
 def cypher_error(name: str, problem: str, text: str, position: tuple[int, int] | None = None) -> CypherError:
     """The error of a query, naming it and, for a syntax error, the line and column."""
     where = f"cypher query '{name}'"

@@ -285,19 +285,25 @@ class EmbeddedStore(BaseStore):
         from graphkit.store.stats import collect
 
         info = self._db.connection.info()
+        server = self.server.status()
+        constraints = {
+            f"{row['label']}.{','.join(row['properties'])}": row["status"] for row in self.constraints()
+        }
         return collect(
             self,
             backend={
                 "backend": self.backend,
                 "graph": self.graph_name,
-                "socket": str(self.server.socket),
-                "data_dir": str(self.server.data_dir),
+                "socket": server["socket"],
+                "data_dir": server["data_dir"],
                 "pid": info.get("process_id"),
+                "clients": server["clients"],
                 "memory_used": info.get("used_memory_human"),
                 "persistence": "AOF (appendfsync everysec) + RDB"
                 if info.get("aof_enabled")
                 else "memory only",
                 "server_version": info.get("redis_version"),
+                "unique_constraints": constraints,
             },
         )
 

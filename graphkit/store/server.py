@@ -223,6 +223,7 @@ class FalkorServer:
             return running
 
     def status(self) -> dict:
+        """Where the server lives, whether it answers, and how many stores are attached."""
         state = self._read_state()
         return {
             "running": self._ping(),
@@ -230,7 +231,6 @@ class FalkorServer:
             "socket": str(self.socket),
             "data_dir": str(self.data_dir),
             "clients": len(self._live_leases()),
-            "persistence": state.get("persistence"),
             "started_at": state.get("started_at"),
         }
 

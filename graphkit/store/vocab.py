@@ -18,11 +18,7 @@ from dataclasses import dataclass, field
 from graphkit.errors import GraphError
 
 TYPE_PATTERN = re.compile(r"^[A-Z][A-Z0-9_]{0,62}$")
-LABEL_PATTERN = re.compile(r"^[A-Z][A-Za-z0-9]{0,62}$")
 PROPERTY_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
-
-# property value types understood by the bulk paths and the neo4j-admin export
-PROPERTY_TYPES = ("string", "int", "float", "bool", "string[]")
 
 STATUSES = ("active", "rejected")
 
