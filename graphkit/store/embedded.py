@@ -163,6 +163,8 @@ class EmbeddedStore(BaseStore):
     ) -> dict:
         """GRAPH.BULK into a staging graph, renamed over this one at the end (atomic for readers)."""
 
+        import redis
+
         from graphkit.store import bulk
 
         started = time.perf_counter()
@@ -247,7 +249,12 @@ class EmbeddedStore(BaseStore):
         }
         report = self._finish_bulk(vocab, counts, "GRAPH.BULK", started)
         if not first and self.server.persistent:
-            connection.bgrewriteaof()  # fold the GRAPH.BULK payloads into an RDB base: faster restarts
+            try:
+                connection.bgrewriteaof()  # fold the GRAPH.BULK payloads into an RDB base: faster restarts
+            except redis.exceptions.ResponseError as exc:
+                # the automatic rewrite, enabled again above, may have started first: same effect
+                if "already in progress" not in str(exc):
+                    raise
         return report
 
     def _pause_background_saves(self) -> dict[str, str]:
