@@ -35,7 +35,7 @@ from graphkit.umls import icd
 log = logging.getLogger(__name__)
 
 # bump when the same inputs would link differently (part of the build's link-step key)
-LINK_VERSION = 2
+LINK_VERSION = 3
 LINK_SCHEMA = {
     "key": pl.String,
     "table": pl.String,

@@ -32,7 +32,8 @@ from graphkit.umls.semantic import semantic_types
 log = logging.getLogger(__name__)
 
 SCISPACY_MODELS = ("en_core_sci_sm", "en_core_sci_md", "en_core_sci_lg", "en_core_sci_scibert")
-# a match must start the name or cover half of it: "LEFT" inside "..., LEFT AMA" names nothing
+# a match must cover half of the name ("PERIPHERAL" does not name "PERIPHERAL VASCULAR
+# DISORDERS"), or, for drugs, start it (a drug string leads with its drug: "Heparin Sodium 5000 units")
 MIN_COVERAGE = 0.5
 INDEX_FLAGS = {"lowercase.flag": "", "language.flag": "ENG", "database_backend.flag": "unqlite"}
 _PURPOSE = "text linking (QuickUMLS)"
@@ -193,18 +194,16 @@ class QuickUMLSMatcher:
         return f"quickumls ({self.tokenizer}; stop words: {self.stopwords}; abbreviations: {abbreviations})"
 
     def match(self, text: str) -> list[dict]:
-        """QuickUMLS candidates of a text: every span's matches, flattened, each with its ``coverage``.
-
-        Coverage is the share of the (abbreviation-expanded) text the matched span covers; a
-        span at the very start counts as covering all of it (a drug string leads with its drug).
-        """
+        """QuickUMLS candidates of a text: every span's matches, flattened, each with its ``coverage``
+        (the share of the abbreviation-expanded text the span covers) and ``leading`` (it starts it)."""
         if self.abbreviations:
             text = expand_abbreviations(self.nlp(text))
         first = len(text) - len(text.lstrip())
         length = max(len(text.strip()), 1)
         matches = [m for span in self._matcher.match(text, best_match=False) for m in span]
         for m in matches:
-            m["coverage"] = 1.0 if m["start"] <= first else (m["end"] - m["start"]) / length
+            m["coverage"] = (m["end"] - m["start"]) / length
+            m["leading"] = m["start"] <= first
         return matches
 
     def link(self, items: pl.DataFrame, *, threshold: float, limit: int) -> pl.DataFrame:
@@ -215,15 +214,14 @@ class QuickUMLSMatcher:
             .select("key", "kind", "name")
             .iter_rows()
         ):
-            rows += [
-                (key, cui, score) for cui, score in self._best(name, KIND_GROUPS[kind], threshold, limit)
-            ]
+            found = self._best(name, KIND_GROUPS[kind], threshold, limit, leading_ok=kind == "drug")
+            rows += [(key, cui, score) for cui, score in found]
         return pl.DataFrame(
             rows, schema={"key": pl.String, "cui": pl.String, "score": pl.Float64}, orient="row"
         ).select("key", "cui", pl.lit("quickumls").alias("method"), "score")
 
     def _best(
-        self, text: str, groups: Iterable[str], threshold: float, limit: int
+        self, text: str, groups: Iterable[str], threshold: float, limit: int, *, leading_ok: bool = False
     ) -> list[tuple[str, float]]:
         groups = tuple(groups)
         best: dict[str, tuple[float, int, int]] = {}
@@ -231,7 +229,8 @@ class QuickUMLSMatcher:
             ranks = [
                 groups.index(g) for g in (self._group_of.get(t) for t in match["semtypes"]) if g in groups
             ]
-            if not ranks or match["similarity"] < threshold or match["coverage"] < MIN_COVERAGE:
+            covered = match["coverage"] >= MIN_COVERAGE or (leading_ok and match["leading"])
+            if not ranks or match["similarity"] < threshold or not covered:
                 continue
             rank = (round(match["similarity"], 4), -min(ranks), int(match["preferred"]))
             if rank > best.get(match["cui"], (-1.0, 0, 0)):
