@@ -51,7 +51,7 @@ def register(app: typer.Typer) -> None:
         split_ratios: Annotated[
             str, typer.Option("--split-ratios", help="Patient split train,val,test.")
         ] = "0.8,0.1,0.1",
-        seed: Annotated[int, typer.Option("--seed", help="Seed of the sampling and candidate lists.")] = 0,
+        seed: Annotated[int, typer.Option("--seed", help="Seed of the sampling.")] = 0,
         style: Annotated[
             str,
             typer.Option(

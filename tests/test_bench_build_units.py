@@ -168,6 +168,13 @@ def test_merging_the_units_local_selections_equals_one_global_selection(cap, bal
     merged = sampling.select(local, cap, balance, final=True)["id"].sort().to_list()
     direct = sampling.select(pool, cap, balance, final=True)["id"].sort().to_list()
     assert merged == direct
+    # units run one after another, each leaving out what the earlier ones' keys rule out
+    kept = pool.clear()
+    for unit in units:
+        kept = pl.concat([kept, sampling.select(unit, cap, balance, final=False, known=kept)])
+    assert sampling.select(kept, cap, balance, final=True)["id"].sort().to_list() == direct
+    if cap and cap < 100:
+        assert kept.height < local.height  # and they did serialize fewer samples
     chosen = pool.filter(pl.col("id").is_in(direct))
     if balance:
         counts = chosen.group_by("label").len()["len"].to_list()
@@ -207,20 +214,24 @@ def test_candidate_lists_hold_the_gold_items_and_similar_ones():
     samples = pl.DataFrame(
         {"id": [f"x/{i}" for i in range(400)], "split": ["train"] * 300 + ["test"] * 100, "label": labels}
     )
-    lists = candidate_lists(task, samples, seed=0, tables=[])
-    again = candidate_lists(task, samples, seed=0, tables=[])
+    lists = candidate_lists(task, samples, tables=[])
+    again = candidate_lists(task, samples, tables=[])
     assert lists.to_list() == again.to_list()
     for gold, candidates in zip(labels, lists.to_list(), strict=True):
         assert set(gold) <= set(candidates)
         assert len(candidates) == len(set(candidates)) == len(set(gold)) + 100
+        assert candidates == sorted(candidates)  # the place of an item says nothing about the gold
+    # items seen with the gold ones come first: item000..item039 appear in every gold pool
+    first = lists.to_list()[0]
+    assert len(set(first) & set(vocabulary[:40])) >= 35
     small = samples.with_columns(
         pl.col("label").list.eval(pl.element().str.slice(0, 5))
     )  # item0, item1, item2
-    assert candidate_lists(task, small, seed=0, tables=[]).to_list()[0] == ["item0", "item1", "item2"]
+    assert candidate_lists(task, small, tables=[]).to_list()[0] == ["item0", "item1", "item2"]
     risk = load_tasks(keys=["Inpatient_Mortality"])["Inpatient_Mortality"]
-    assert candidate_lists(risk, samples.head(2), 0, []).to_list() == [["yes", "no"]] * 2
+    assert candidate_lists(risk, samples.head(2), []).to_list() == [["yes", "no"]] * 2
     nxt = load_tasks(keys=["next_event"])["next_event"]
-    assert candidate_lists(nxt, samples.head(1), 0, ["labevents", "poe"]).to_list() == [["labevents", "poe"]]
+    assert candidate_lists(nxt, samples.head(1), ["labevents", "poe"]).to_list() == [["labevents", "poe"]]
 
 
 # ---------------------------------------------------------------------------- items and card

@@ -9,13 +9,11 @@
   together with it in the gold sets of the train split (ties: overall frequency, then name), and
   each gold item brings its top ``max // len(gold) + 1`` of them. When that is fewer than ``max``
   items, the most frequent items fill the list, so every list has the same length as far as the
-  vocabulary allows. The fill and the list order come from a hash of (seed, sample id, item):
-  deterministic, and the same on every machine and library version.
+  vocabulary allows. Lists are sorted by name, so an item's place says nothing about the gold; the
+  seed plays no part.
 """
 
 from __future__ import annotations
-
-import hashlib
 
 import numpy as np
 import polars as pl
@@ -26,29 +24,12 @@ SIMILAR_PER_ITEM = 100
 COOCCURRENCE_SAMPLES = 20_000  # gold sets (by id) co-occurrence is counted on: enough to rank
 
 
-def _hash64(texts: list[str], salt: str) -> np.ndarray:
-    prefix = salt.encode() + b"\x1f"
-    return np.array(
-        [int.from_bytes(hashlib.blake2b(prefix + t.encode(), digest_size=8).digest(), "big") for t in texts],
-        dtype=np.uint64,
-    )
-
-
-def _mix(values: np.ndarray) -> np.ndarray:
-    """splitmix64's finalizer: a fixed bijection that spreads bits (uint64 arithmetic wraps)."""
-    z = values.astype(np.uint64)
-    with np.errstate(over="ignore"):
-        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return z ^ (z >> np.uint64(31))
-
-
 def _same_list(values: list[str], n: int) -> pl.Series:
     one = pl.Series("candidates", [values], dtype=pl.List(pl.String))
     return one.gather(np.zeros(n, dtype=np.int64))
 
 
-def candidate_lists(task: TaskDef, samples: pl.DataFrame, seed: int, tables: list[str]) -> pl.Series:
+def candidate_lists(task: TaskDef, samples: pl.DataFrame, tables: list[str]) -> pl.Series:
     """One candidate list per row of ``samples`` (columns id, split, label)."""
     mode = task.candidates.mode
     if mode == "yes_no":
@@ -76,38 +57,37 @@ def candidate_lists(task: TaskDef, samples: pl.DataFrame, seed: int, tables: lis
     gold_pairs = pairs.select("row", "item").unique()
     # each gold item brings its most similar items, an equal share of the list each
     share = gold_pairs.group_by("row").agg((size // pl.len() + 1).alias("share"))
-    extras = pl.concat(
-        [
-            gold_pairs.join(share, on="row")
-            .join(similar, on="item", how="inner")
-            .filter(pl.col("rank") < pl.col("share"))
-            .select("row", pl.col("similar").alias("item"), pl.lit(0).alias("fill")),
-            gold.select("row")
-            .join(frequency.head(size + int(gold["items"].list.len().max() or 0)).select("item"), how="cross")
-            .with_columns(pl.lit(1).alias("fill")),
-        ]
-    ).join(gold_pairs, on=["row", "item"], how="anti")
-    extras = extras.group_by("row", "item").agg(pl.col("fill").min())
-    item_hash = pl.DataFrame({"item": vocabulary, "item_hash": _hash64(vocabulary, f"{seed}:{task.key}")})
-    row_hash = pl.DataFrame({"row": gold["row"], "row_hash": _hash64(gold["id"].to_list(), str(seed))})
-
-    def keyed(frame: pl.DataFrame, salt: int) -> pl.DataFrame:
-        frame = frame.join(item_hash, on="item", how="left").join(row_hash, on="row", how="left")
-        mixed = _mix(frame["row_hash"].to_numpy() ^ _mix(frame["item_hash"].to_numpy() + np.uint64(salt)))
-        return frame.with_columns(pl.Series("order", mixed, dtype=pl.UInt64)).drop("item_hash", "row_hash")
-
-    picked = (
-        keyed(extras, 1)
-        .sort("row", "fill", "order")
+    pool = (
+        gold_pairs.join(share, on="row")
+        .join(similar, on="item", how="inner")
+        .filter(pl.col("rank") < pl.col("share"))
+        .select("row", pl.col("similar").alias("item"), "rank")
+        .join(gold_pairs, on=["row", "item"], how="anti")
+        .group_by("row", "item")
+        .agg(pl.col("rank").min())
+        .sort("row", "rank", "item")
         .filter(pl.int_range(pl.len()).over("row") < size)
         .select("row", "item")
     )
-    lists = (
-        keyed(pl.concat([gold_pairs, picked]), 2)
-        .sort("row", "order")
-        .group_by("row", maintain_order=True)
-        .agg(pl.col("item").alias("candidates"))
+    # the most frequent items fill what similarity leaves open
+    need = (
+        gold.select("row")
+        .join(pool.group_by("row").len(), on="row", how="left")
+        .select("row", (size - pl.col("len").fill_null(0)).alias("need"))
+        .filter(pl.col("need") > 0)
     )
+    top = frequency.head(size + int(gold["items"].list.len().max() or 0)).select(
+        "item", pl.int_range(pl.len()).alias("by_frequency")
+    )
+    fill = (
+        need.join(top, how="cross")
+        .join(gold_pairs, on=["row", "item"], how="anti")
+        .join(pool, on=["row", "item"], how="anti")
+        .sort("row", "by_frequency")
+        .filter(pl.int_range(pl.len()).over("row") < pl.col("need"))
+        .select("row", "item")
+    )
+    lists = pl.concat([gold_pairs, pool, fill]).group_by("row").agg(pl.col("item").sort().alias("candidates"))
     return (
         gold.select("row")
         .join(lists, on="row", how="left", maintain_order="left")["candidates"]

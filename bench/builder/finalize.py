@@ -50,7 +50,7 @@ def finalize(out: Path, plan: BuildPlan, progress: Progress | None = None) -> di
                 )
                 kept.append(sampling.select(light, config.cap(task, split), balanced, final=True).sort("id"))
             chosen = pl.concat(kept)
-            chosen = chosen.with_columns(candidate_lists(task, chosen, config.seed, tables))
+            chosen = chosen.with_columns(candidate_lists(task, chosen, tables))
             files = {}
             frames = []
             for split in SPLITS:

@@ -211,8 +211,11 @@ def plan_units(source: MimicSource, subjects_per_unit: int) -> list[UnitSpec]:
         if len(ids) <= subjects_per_unit:
             units.append(UnitSpec(len(units), shard, None))
             continue
-        for start in range(0, len(ids), subjects_per_unit):
-            units.append(UnitSpec(len(units), shard, tuple(ids[start : start + subjects_per_unit])))
+        chunks = -(-len(ids) // subjects_per_unit)  # as few units as the limit allows, of even sizes
+        for k in range(chunks):
+            units.append(
+                UnitSpec(len(units), shard, tuple(ids[k * len(ids) // chunks : (k + 1) * len(ids) // chunks]))
+            )
     return units
 
 

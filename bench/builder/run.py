@@ -23,7 +23,6 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import polars as pl
 
 from bench.builder import sampling
@@ -31,6 +30,7 @@ from bench.builder.items import ITEM_SCHEMA, event_items
 from bench.builder.plan import BuildConfig, BuildPlan, UnitSpec, plan_units, select_tasks, source_fingerprint
 from bench.builder.samples import Unit, candidates, excluded_tables
 from bench.splits import SPLITS, split_frame
+from bench.taskdef import ANY_TABLE
 from graphkit.atomic import atomic_path, atomic_write_text
 from graphkit.errors import ConfigError
 from graphkit.progress import NULL_PROGRESS, Progress
@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 BUILD_JSON = "build.json"
 CARD_JSON = "card.json"
 DONE = "done.json"
+KEYS = "keys.parquet"
 OVER_BUDGET = "record header over the token budget"
 
 ROW_COLUMNS = (
@@ -204,7 +205,9 @@ class _Phases:
 
     def lap(self, name: str) -> None:
         wall, cpu = time.perf_counter(), time.process_time()
-        self.seconds[name] = {"wall": round(wall - self._wall, 3), "cpu": round(cpu - self._cpu, 3)}
+        spent = self.seconds.setdefault(name, {"wall": 0.0, "cpu": 0.0})
+        spent["wall"] = round(spent["wall"] + wall - self._wall, 3)
+        spent["cpu"] = round(spent["cpu"] + cpu - self._cpu, 3)
         self._wall, self._cpu = wall, cpu
 
 
@@ -222,6 +225,7 @@ def _run_unit(source, lookups, atc, unit: UnitSpec, plan: BuildPlan, out: Path) 
     work = Unit(source, timeline, unit.shard, subjects, atc=atc)
     splits = split_frame(timeline.subjects.to_list(), config.split_ratios)
     phases.lap("timeline")
+    known = _known_keys(out, plan, unit)
     stats: dict[str, dict] = {}
     chosen: list[pl.DataFrame] = []
     for key, task in plan.tasks.items():
@@ -239,7 +243,11 @@ def _run_unit(source, lookups, atc, unit: UnitSpec, plan: BuildPlan, out: Path) 
         frame = frame.with_columns(sampling.keys(frame["id"], weight, config.seed))
         kept = [
             sampling.select(
-                frame.filter(pl.col("split") == split), config.cap(task, split), balanced, final=False
+                frame.filter(pl.col("split") == split),
+                config.cap(task, split),
+                balanced,
+                final=False,
+                known=known.filter((pl.col("task") == key) & (pl.col("split") == split)),
             )
             for split in SPLITS
         ]
@@ -250,7 +258,17 @@ def _run_unit(source, lookups, atc, unit: UnitSpec, plan: BuildPlan, out: Path) 
             "eligible_labels": _labels_per_split(task, frame),
         }
         # split then id order: each (task, split) is one contiguous slice of the unit's records
-        selected = pl.concat(kept).sort("split", "id")
+        selected = pl.concat(kept).sort(pl.col("split").cast(pl.Enum(list(SPLITS))), "id")
+        if task.anchor.table == ANY_TABLE and selected.height:
+            own = event_items(timeline, selected["anchor_event"]).rename({"event_id": "anchor_event"})
+            selected = (
+                selected.drop("target_items")
+                .join(own, on="anchor_event", how="left", maintain_order="left")
+                .with_columns(
+                    pl.col("items").fill_null(pl.lit([], dtype=pl.List(ITEM_SCHEMA))).alias("target_items")
+                )
+                .drop("items")
+            )
         chosen.append(selected.with_columns(pl.lit(_excluded_key(task, work)).alias("_excluded")))
     phases.lap("candidates")
     window_columns = [
@@ -262,28 +280,58 @@ def _run_unit(source, lookups, atc, unit: UnitSpec, plan: BuildPlan, out: Path) 
         "same_admission",
         "_excluded",
     ]
-    windows = pl.concat([c.select(window_columns) for c in chosen], how="vertical")
-    records = _serialize(Serializer(timeline, style=config.style), work, plan, windows, phases)
+    windows = _context_windows(work, pl.concat([c.select(window_columns) for c in chosen], how="vertical"))
+    phases.lap("context_windows")
+    serializer = Serializer(timeline, style=config.style)
+    items = _ItemIndex(work, windows["event_ids"].explode().drop_nulls())
+    phases.lap("context_items")
     folder = out / "parts" / unit.name
     folder.mkdir(parents=True, exist_ok=True)
     offset = 0
+    kept_keys = [_KEYS_SCHEMA.clear()]
     for (key, task), selected in zip(plan.tasks.items(), chosen, strict=True):
-        # records are in window order, so no join; gather (not slice): a slice keeps the whole
-        # unit's text buffers, which the parquet writer would then walk for every small part
-        block = records.gather(np.arange(offset, offset + selected.height)).drop("id")
-        task_rows = pl.concat([selected, block], how="horizontal")
-        offset += selected.height
-        over = int(task_rows["over_budget"].sum())
-        if over:
-            stats[key]["skipped"][OVER_BUDGET] = over
-            task_rows = task_rows.filter(~pl.col("over_budget"))
-        task_rows = _finish_rows(task, task_rows)
-        stats[key]["kept"] = _per_split(task_rows)
-        stats[key]["truncated"] = int(task_rows["truncated"].sum())
+        stats[key].update(kept={}, truncated=0)
+        skipped_over = 0
+        # one serialize_many call per task (the rendered events are shared by all calls); each
+        # split's records are then gathered, not sliced: a slice keeps the task's whole text
+        # buffers, which the parquet writer would walk again for every part
+        records = _records(serializer, items, plan, windows.slice(offset, selected.height), phases)
+        start = 0
         for split in SPLITS:
-            part = task_rows.filter(pl.col("split") == split)
+            n = int((selected["split"] == split).sum())
+            rows = pl.concat(
+                [selected.slice(start, n), records.gather(pl.int_range(start, start + n, eager=True))],
+                how="horizontal",
+            )
+            start += n
+            over = int(rows["over_budget"].sum())
+            if over:
+                skipped_over += over
+                rows = rows.filter(~pl.col("over_budget"))
+            rows = _finish_rows(task, rows)
             with atomic_path(folder / part_name(key, split)) as tmp:
-                part.write_parquet(tmp, compression_level=1)
+                rows.write_parquet(tmp, compression_level=1)
+            phases.lap("write")
+            kept_keys.append(
+                rows.select(
+                    pl.lit(key).alias("task"),
+                    "split",
+                    (pl.col("label") if task.output_type != "set" else pl.lit(None, pl.String)).alias(
+                        "label"
+                    ),
+                    "sample_key",
+                )
+            )
+            if rows.height:
+                stats[key]["kept"][split] = rows.height
+                stats[key]["truncated"] += int(rows["truncated"].sum())
+        del records
+        offset += selected.height
+        if skipped_over:
+            stats[key]["skipped"][OVER_BUDGET] = skipped_over
+    if config.per_task is not None:
+        with atomic_path(folder / KEYS) as tmp:
+            pl.concat(kept_keys, how="vertical").write_parquet(tmp)
     phases.lap("write")
     marker = {
         "config_hash": plan.config_hash,
@@ -298,6 +346,28 @@ def _run_unit(source, lookups, atc, unit: UnitSpec, plan: BuildPlan, out: Path) 
     }
     atomic_write_text(folder / DONE, json.dumps(marker, indent=1, sort_keys=True) + "\n")
     log.info("bench build: %s done (%d events, %.1f s)", unit.name, timeline.events.height, marker["seconds"])
+
+
+_KEYS_SCHEMA = pl.DataFrame(
+    schema={"task": pl.String, "split": pl.String, "label": pl.String, "sample_key": pl.Float64}
+)
+
+
+def _known_keys(out: Path, plan: BuildPlan, current: UnitSpec) -> pl.DataFrame:
+    """Sampling keys the finished units kept: a lower bound on what the final cut keeps.
+
+    The N-th largest key among some units' samples is at most the N-th largest among all of them,
+    so a unit may leave out every sample below it and the merge still finds the global N largest.
+    Units done earlier (by any job) thus make later units serialize fewer samples.
+    """
+    if plan.config.per_task is None:
+        return _KEYS_SCHEMA.clear()
+    frames = [
+        pl.read_parquet(out / "parts" / u.name / KEYS)
+        for u in plan.units
+        if u.index != current.index and _unit_done(out, u, plan) and (out / "parts" / u.name / KEYS).exists()
+    ]
+    return pl.concat([_KEYS_SCHEMA.clear(), *frames], how="vertical")
 
 
 def part_name(task: str, split: str) -> str:
@@ -324,24 +394,20 @@ def _labels_per_split(task, frame: pl.DataFrame) -> dict[str, dict[str, int]]:
     return out
 
 
-def _serialize(
-    serializer, work: Unit, plan: BuildPlan, selected: pl.DataFrame, phases: _Phases
-) -> pl.DataFrame:
-    """Every selected sample of the unit as a record: context events listed, one serialize_many call."""
-    if selected.is_empty():
-        return pl.DataFrame(
-            schema={
-                "id": pl.String,
-                "input": pl.String,
-                "n_tokens": pl.Int64,
-                "n_events": pl.Int64,
-                "truncated": pl.Boolean,
-                "over_budget": pl.Boolean,
-                "context_items": pl.List(ITEM_SCHEMA),
-            }
-        )
+_RECORD_SCHEMA = {
+    "input": pl.String,
+    "n_tokens": pl.Int64,
+    "n_events": pl.Int64,
+    "truncated": pl.Boolean,
+    "over_budget": pl.Boolean,
+    "context_items": pl.List(ITEM_SCHEMA),
+}
+
+
+def _context_windows(work: Unit, selected: pl.DataFrame) -> pl.DataFrame:
+    """The selected windows (same order) with the event ids of their contexts."""
     selected = selected.with_row_index("_window").with_columns(pl.col("_window").cast(pl.Int64))
-    lists = []
+    lists = [pl.DataFrame(schema={"window": pl.Int64, "event_id": pl.Int64})]
     for excluded, group in selected.group_by("_excluded", maintain_order=True):
         tables = frozenset(t for t in str(excluded[0]).split(",") if t)
         windows = group.select(
@@ -354,11 +420,11 @@ def _serialize(
         pairs = work.windows.list(windows, tables)
         index = group["_window"]
         lists.append(pairs.with_columns(index.gather(pairs["window"]).cast(pl.Int64).alias("window")))
-    pairs = pl.concat(lists)
     # the strict-before guarantee, checked on the listed events themselves (not only on their seconds)
     times = work.timeline.events.select("event_id", "time")
     pairs = (
-        pairs.join(times, on="event_id", how="left")
+        pl.concat(lists)
+        .join(times, on="event_id", how="left")
         .join(
             selected.select(pl.col("_window").alias("window"), "context_start", "context_end"),
             on="window",
@@ -368,21 +434,29 @@ def _serialize(
         .group_by("window", maintain_order=True)
         .agg(pl.col("event_id").sort().alias("event_ids"))
     )
-    windows = selected.join(
-        pairs.rename({"window": "_window"}), on="_window", how="left", maintain_order="left"
-    ).with_columns(pl.col("event_ids").fill_null(pl.lit([], dtype=pl.List(pl.Int64))))
-    phases.lap("context_windows")
-    request = windows.select(
-        "_window",
-        "subject_id",
-        "hadm_id",
-        pl.col("context_start").alias("start"),
-        pl.col("context_end").alias("end"),
-        "event_ids",
+    return (
+        selected.join(pairs.rename({"window": "_window"}), on="_window", how="left", maintain_order="left")
+        .with_columns(pl.col("event_ids").fill_null(pl.lit([], dtype=pl.List(pl.Int64))))
+        .select(
+            "subject_id",
+            "hadm_id",
+            pl.col("context_start").alias("start"),
+            pl.col("context_end").alias("end"),
+            "event_ids",
+        )
     )
-    printed = serializer.serialize_many(request, max_tokens=plan.config.max_tokens)
-    printed = printed.select(
-        "_window",
+
+
+def _records(
+    serializer, items: _ItemIndex, plan: BuildPlan, windows: pl.DataFrame, phases: _Phases
+) -> pl.DataFrame:
+    """The records of some windows (same order): text, sizes and the items of the printed events."""
+    if windows.is_empty():
+        return pl.DataFrame(schema=_RECORD_SCHEMA)
+    printed = serializer.serialize_many(windows, max_tokens=plan.config.max_tokens)
+    phases.lap("serialize")
+    out = printed.select(
+        pl.int_range(pl.len(), dtype=pl.Int64).alias("_window"),
         pl.col("text").alias("input"),
         "n_tokens",
         "n_events",
@@ -390,28 +464,55 @@ def _serialize(
         "over_budget",
         pl.col("event_ids").alias("printed_ids"),
     )
-    out = printed.with_columns(windows["id"])
-    phases.lap("serialize")
-    out = out.with_columns(_context_items(work, out)).drop("printed_ids", "_window")
+    out = out.with_columns(items.lists(out)).select(list(_RECORD_SCHEMA))
     phases.lap("context_items")
     return out
 
 
-def _context_items(work: Unit, rows: pl.DataFrame) -> pl.Series:
-    """The distinct items of the events each record prints, in timeline order."""
-    pairs = rows.select("_window", pl.col("printed_ids").alias("event_id")).explode("event_id").drop_nulls()
-    items = event_items(work.timeline, pairs["event_id"].unique())
-    per_window = (
-        pairs.join(items, on="event_id", how="inner")
-        .sort("_window", "event_id")
-        .explode("items")
-        .group_by("_window", maintain_order=True)
-        .agg(pl.col("items").unique(maintain_order=True).alias("context_items"))
-    )
-    joined = rows.select("_window").join(per_window, on="_window", how="left", maintain_order="left")
-    return (
-        joined["context_items"].fill_null(pl.lit([], dtype=pl.List(ITEM_SCHEMA))).cast(pl.List(ITEM_SCHEMA))
-    )
+_ITEM_SPAN = 1 << 24  # item ids per unit stay below this (checked)
+
+
+class _ItemIndex:
+    """The items of a unit's context events, as integer ids: deduplicating ints beats structs."""
+
+    def __init__(self, work: Unit, event_ids: pl.Series):
+        per_event = event_items(work.timeline, event_ids.unique())
+        flat = per_event.explode("items").drop_nulls("items")
+        self.items = flat.select(pl.col("items").unique(maintain_order=True))["items"]
+        if self.items.len() >= _ITEM_SPAN:
+            raise ValueError(f"{self.items.len()} distinct items in one unit; lower --subjects-per-unit")
+        codes = pl.DataFrame(
+            {"items": self.items, "item_id": pl.int_range(self.items.len(), dtype=pl.Int64, eager=True)}
+        )
+        self.by_event = flat.join(codes, on="items", how="left", maintain_order="left").select(
+            "event_id", "item_id"
+        )
+
+    def lists(self, rows: pl.DataFrame) -> pl.Series:
+        """The distinct items of the events each record prints (``printed_ids``), in timeline order."""
+        pairs = (
+            rows.select(
+                pl.int_range(pl.len(), dtype=pl.Int64).alias("_row"), pl.col("printed_ids").alias("event_id")
+            )
+            .explode("event_id")
+            .drop_nulls()
+        )
+        ids = pairs.join(self.by_event, on="event_id", how="inner", maintain_order="left")
+        # one integer per (record, item): its first occurrence is the item's place in the record
+        ids = ids.filter((pl.col("_row") * _ITEM_SPAN + pl.col("item_id")).is_first_distinct())
+        per_row = (
+            ids.with_columns(self.items.gather(ids["item_id"]).alias("item"))
+            .group_by("_row", maintain_order=True)
+            .agg(pl.col("item").alias("context_items"))
+        )
+        joined = pl.DataFrame({"_row": pl.int_range(rows.height, dtype=pl.Int64, eager=True)}).join(
+            per_row, on="_row", how="left", maintain_order="left"
+        )
+        return (
+            joined["context_items"]
+            .fill_null(pl.lit([], dtype=pl.List(ITEM_SCHEMA)))
+            .cast(pl.List(ITEM_SCHEMA))
+        )
 
 
 def _finish_rows(task, rows: pl.DataFrame) -> pl.DataFrame:

@@ -24,7 +24,7 @@ from functools import cached_property
 
 import polars as pl
 
-from bench.builder.items import ITEM_RULES, ITEM_SCHEMA, ItemRule, event_items
+from bench.builder.items import ITEM_RULES, ITEM_SCHEMA, ItemRule
 from bench.builder.windows import EventWindows
 from bench.taskdef import (
     ANY_TABLE,
@@ -179,15 +179,11 @@ def _decision_anchors(task: TaskDef, unit: Unit, skipped: Counter) -> pl.DataFra
         )
         skipped[SAME_TIME] += anchors.height - first.height
         anchors = first
-        items = event_items(unit.timeline, anchors["anchor_event"]).rename({"event_id": "anchor_event"})
-        anchors = (
-            anchors.join(items, on="anchor_event", how="left")
-            .with_columns(
-                pl.col("items").fill_null(pl.lit([], dtype=pl.List(ITEM_SCHEMA))).alias("target_items"),
-                pl.col("anchor_table").alias("label"),
-                pl.concat_list(pl.col("anchor_table")).alias("weight_items"),
-            )
-            .drop("items")
+        # the target items (the anchor event's own items) are added once samples are chosen
+        anchors = anchors.with_columns(
+            pl.lit(None, dtype=pl.List(ITEM_SCHEMA)).alias("target_items"),
+            pl.col("anchor_table").alias("label"),
+            pl.concat_list(pl.col("anchor_table")).alias("weight_items"),
         )
         return _with_window(task, unit, anchors)
     anchors = events.filter(pl.col("table") == task.anchor.table).select(

@@ -79,11 +79,19 @@ def balanced(task: TaskDef, balance: bool) -> bool:
     return balance and task.family == "risk" and task.sampling.balance_labels
 
 
-def select(frame: pl.DataFrame, cap: int | None, balance: bool, *, final: bool) -> pl.DataFrame:
+def select(
+    frame: pl.DataFrame,
+    cap: int | None,
+    balance: bool,
+    *,
+    final: bool,
+    known: pl.DataFrame | None = None,
+) -> pl.DataFrame:
     """Rows to keep from ``frame`` (one task and split; columns label, sample_key, id).
 
     ``final=False`` is a unit's local pre-selection: it keeps a superset of what the merge of all
-    units will keep (per label, N largest keys; or N largest overall).
+    units will keep (per label, N largest keys; or N largest overall), leaving out what ``known``
+    (label, sample_key of samples other units kept) already proves cannot make the final cut.
     """
     if frame.is_empty():
         return frame
@@ -96,9 +104,32 @@ def select(frame: pl.DataFrame, cap: int | None, balance: bool, *, final: bool) 
             quota = cap // k if cap is not None else int(per_label["len"].min())
         else:
             quota = cap
+            frame = _above_known(frame, known, cap, by_label=True)
         return frame.sort("sample_key", "id", descending=[True, False]).filter(
             pl.int_range(pl.len()).over("label") < quota
         )
     if cap is None:
         return frame
+    if not final:
+        frame = _above_known(frame, known, cap, by_label=False)
     return frame.sort("sample_key", "id", descending=[True, False]).head(cap)
+
+
+def _above_known(frame: pl.DataFrame, known: pl.DataFrame | None, cap: int, by_label: bool) -> pl.DataFrame:
+    """Drops the rows whose key is below the cap-th largest known key (of their label)."""
+    if known is None or known.height < cap:
+        return frame
+    group = ["label"] if by_label else []
+    ranked = known.sort("sample_key", descending=True)
+    if by_label:
+        floor = ranked.filter(pl.int_range(pl.len()).over("label") == cap - 1).select("label", "sample_key")
+        if floor.is_empty():
+            return frame
+        joined = frame.join(
+            floor.rename({"sample_key": "_floor"}), on=group, how="left", maintain_order="left"
+        )
+        return joined.filter(pl.col("_floor").is_null() | (pl.col("sample_key") >= pl.col("_floor"))).drop(
+            "_floor"
+        )
+    floor = ranked["sample_key"][cap - 1]
+    return frame.filter(pl.col("sample_key") >= floor)
