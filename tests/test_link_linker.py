@@ -178,3 +178,23 @@ def test_report_counts_rows_and_items_by_method(tiny, demo_source):
     worst = report["unlinked"]["prescriptions"]
     assert len(worst) == 3 and worst[0]["key"] == "prescriptions:Insulin"
     assert [w["rows"] for w in worst] == sorted((w["rows"] for w in worst), reverse=True)
+
+
+def test_bench_item_keys_of_linked_tables_are_link_table_items(demo_source, demo_items):
+    """The benchmark builder computes item keys from timeline rows; every one of a table this
+    linker covers must be an item here (same key), or samples would not map to concepts."""
+    from bench.builder.items import row_items
+    from graphkit.ehr.timeline import build_timeline
+
+    subjects = demo_source.scan("patients", ["subject_id"]).head(10).collect()["subject_id"].to_list()
+    timeline = build_timeline(demo_source, subjects=subjects)
+    covered = set(demo_items["table"].unique())
+    known = set(demo_items["key"])
+    checked = 0
+    for table, rows in timeline.rows.items():
+        if table not in covered:
+            continue
+        keys = set(row_items(table, rows).select(pl.col("item").struct.field("key"))["key"])
+        assert keys <= known, (table, sorted(keys - known)[:5])
+        checked += len(keys)
+    assert checked > 500
