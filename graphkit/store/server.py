@@ -377,17 +377,27 @@ class FalkorServer:
         if self._read_state().get("pid") != pid:
             self._update_state(pid=pid, socket=str(self.socket))
 
-    def _wait_ready(self, client) -> None:
-        """PING until the server answers and has loaded its data (large graphs take a while)."""
+    def _wait_ready(self, client, starting: bool = False) -> None:
+        """PING until the server answers and has loaded its data (large graphs take a while).
+
+        ``starting``: the server was just launched, and while FalkorDB replays GRAPH.BULK
+        requests from the AOF it answers nothing at all, not even LOADING; so a timeout means
+        "still loading" until ``start_timeout``. An already running server must answer.
+        """
         import redis
 
         deadline = time.monotonic() + self.start_timeout
+        slow = (
+            (redis.exceptions.BusyLoadingError, redis.exceptions.TimeoutError)
+            if starting
+            else redis.exceptions.BusyLoadingError
+        )
         while True:
             try:
                 client.ping()
                 return
-            except redis.exceptions.BusyLoadingError:
-                if time.monotonic() > deadline:
+            except slow:
+                if time.monotonic() > deadline or (starting and self._server_exited()):
                     raise TimeoutError("still loading") from None
                 time.sleep(0.2)
 
@@ -439,7 +449,7 @@ class FalkorServer:
                 )
             time.sleep(0.05)
         try:
-            self._wait_ready(self.client(10.0))
+            self._wait_ready(self.client(10.0), starting=True)
         except Exception as exc:
             raise StoreError(
                 "the graph server did not load its data in time",
@@ -487,6 +497,7 @@ class FalkorServer:
 
         pid = self._read_state().get("pid")
         try:
+            self._finish_rewrite(timeout)
             self.client(timeout).shutdown(save=self.persistent, nosave=not self.persistent)
         except redis.exceptions.TimeoutError as exc:
             if not (force and pid):
@@ -507,6 +518,19 @@ class FalkorServer:
             time.sleep(0.05)
         self._update_state(pid=None, idle_since=None)
         log.info("graph server stopped: %s", self.data_dir)
+
+    def _finish_rewrite(self, timeout: float) -> None:
+        """Let a running AOF rewrite finish: SHUTDOWN would kill it and leave the long AOF (a
+        bulk load's GRAPH.BULK requests, minutes to replay) instead of the compact RDB base."""
+        client = self.client(timeout)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            info = client.info("persistence")
+            if not int(info.get("aof_rewrite_in_progress", 0)) and not int(
+                info.get("aof_rewrite_scheduled", 0)
+            ):
+                return
+            time.sleep(0.2)
 
     def _kill(self, pid: int) -> None:
         log.warning("killing the graph server (pid %s) of %s", pid, self.data_dir)
