@@ -1,9 +1,9 @@
 """`ehr check`: validate a MIMIC-IV dataset against the schema and say which benchmark tasks it enables.
 
-Every table is read once, streaming (polars), as text: each value must parse as its schema type
-(the same parsers `source.scan` uses), the patient column must be filled, and the row count is
-recorded. The first problem raises an InputError/SchemaError naming the file, the column, the
-value and the fix. Nothing is written.
+Every table is read once as stored (CSV: text), in batches of bounded size (`source.batches`):
+each value must parse as its schema type (the parsers `source.scan` uses), the patient column
+must be filled, and rows are counted. The first problem raises an InputError/SchemaError naming
+the file, the column, the value and the fix. Nothing is written.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import polars as pl
 
@@ -181,7 +182,7 @@ def _absence_warnings(source: MimicSource, statuses: list[TaskStatus]) -> list[s
     return warnings
 
 
-def check(path, progress: Progress | None = None) -> CheckReport:
+def check(path: str | Path, progress: Progress | None = None) -> CheckReport:
     """Validate the dataset at ``path``; raise on the first problem, return the report otherwise."""
     started = time.perf_counter()
     source = open_source(path)
