@@ -34,10 +34,11 @@ def count_setups(marker: str) -> dict:
 
 
 def test_peak_rss_is_measured_per_process():
-    small = run_in_process(f"{HERE}:hold_megabytes", {"megabytes": 1})
     large = run_in_process(f"{HERE}:hold_megabytes", {"megabytes": 300})
+    small = run_in_process(f"{HERE}:hold_megabytes", {"megabytes": 1})  # after: not a running max
     assert small["status"] == large["status"] == "ok"
-    assert large["peak_rss_mb"] > small["peak_rss_mb"] + 250  # not a running max across cases
+    # the margin leaves room for pages a loaded machine may have swapped out
+    assert large["peak_rss_mb"] > small["peak_rss_mb"] + 150
     assert large["metrics"] == {"megabytes": 300, "rows_per_s": 2_000_000.0}
     assert large["wall_s"] > 0 and large["cpu_user_s"] + large["cpu_system_s"] > 0
 
