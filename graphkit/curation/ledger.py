@@ -302,6 +302,8 @@ class Ledger:
         self.head_path = self.path.with_name(self.path.name + ".head")
         self.lock_path = self.path.with_name(self.path.name + ".lock")
         self._mutex = threading.RLock()
+        self._lock_depth = 0
+        self._lock_exclusive = False
         self._reset()
 
     @classmethod
@@ -319,15 +321,31 @@ class Ledger:
         self._tail = b""  # the bytes of the last line read, to notice a rewrite under us
 
     # ---- locking
+    def locked(self):
+        """Hold the writers' lock (no other thread or process appends meanwhile); re-entrant."""
+        return self._locked(exclusive=True)
+
     @contextlib.contextmanager
     def _locked(self, exclusive: bool) -> Iterator[None]:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self._mutex, open(self.lock_path, "a+b") as handle:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+        with self._mutex:
+            if self._lock_depth:  # this thread holds the file lock already (the mutex is re-entrant)
+                if exclusive and not self._lock_exclusive:
+                    raise RuntimeError("the ledger's shared lock cannot be upgraded")
+                self._lock_depth += 1
+                try:
+                    yield
+                finally:
+                    self._lock_depth -= 1
+                return
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with open(self.lock_path, "a+b") as handle:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+                self._lock_depth, self._lock_exclusive = 1, exclusive
+                try:
+                    yield
+                finally:
+                    self._lock_depth = 0
+                    fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
     # ---- reading
     def refresh(self) -> list[Entry]:

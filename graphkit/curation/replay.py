@@ -45,6 +45,7 @@ class ReplayReport:
     n_missing: int = 0
     head: dict | None = None
     seconds: float = 0.0
+    index_wait_seconds: float = 0.0
     snapshot: str = ""
 
     def to_dict(self) -> dict:
@@ -58,6 +59,7 @@ class ReplayReport:
             "missing_edges": self.missing,
             "head": self.head,
             "seconds": self.seconds,
+            "index_wait_seconds": self.index_wait_seconds,
             "snapshot": self.snapshot,
         }
 
@@ -75,15 +77,40 @@ def fold(entries: list[Entry]) -> dict[str, EdgeState]:
     return states
 
 
+def wait_for_indexes(store, timeout: float = 900.0) -> float:
+    """Seconds spent waiting until the embedded server's indexes are filled (FalkorDB fills them
+    in the background after a load or a restart; until then every keyed lookup scans)."""
+    if getattr(store, "dialect", "") != "falkordb":
+        return 0.0
+    started = time.perf_counter()
+    while True:
+        pending = [row for row in store.run("curation_index_status") if row["status"] != "OPERATIONAL"]
+        waited = time.perf_counter() - started
+        if not pending or waited > timeout:
+            if pending:
+                log.warning("%d indexes still being filled after %.0f s: replaying anyway (slower)", len(pending), waited)
+            return round(waited, 3)
+        time.sleep(0.5)
+
+
 def replay(store, workspace, *, ledger: Ledger | None = None, graph: str | None = None,
            progress: Progress | None = None) -> ReplayReport:
-    """Apply the whole ledger to the graph (idempotent); LedgerError when the ledger is damaged."""
-    started = time.perf_counter()
-    progress = progress or NULL_PROGRESS
+    """Apply the whole ledger to the graph (idempotent); LedgerError when the ledger is damaged.
+
+    Runs under the ledger's writers' lock, so no change made meanwhile (CLI, web page) is lost
+    between reading the ledger and writing the graph.
+    """
     ledger = ledger or Ledger.of(workspace)
+    with ledger.locked():
+        return _replay(store, workspace, ledger, graph, progress or NULL_PROGRESS)
+
+
+def _replay(store, workspace, ledger: Ledger, graph: str | None, progress: Progress) -> ReplayReport:
+    started = time.perf_counter()
+    index_wait = wait_for_indexes(store)
     entries = ledger.refresh()
     states = fold(entries)
-    report = ReplayReport(entries=len(entries), edges=len(states))
+    report = ReplayReport(entries=len(entries), edges=len(states), index_wait_seconds=index_wait)
     if entries:
         report.head = {"seq": entries[-1].seq, "hash": entries[-1].hash}
     handle = progress.start("replaying the curation ledger", total=len(states))
