@@ -52,6 +52,17 @@ def _server_peak_mb(pid: int | None) -> float | None:
     return None
 
 
+def _cpu_seconds(pid: int | None) -> float | None:
+    """user + system CPU seconds of a process (the graph server is not a child of the case)."""
+    import os
+
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def run_build(scale: str) -> dict:
     from graphkit.kg import BuildConfig, build_graph
     from graphkit.store import open_store
@@ -72,6 +83,7 @@ def run_build(scale: str) -> dict:
         seconds = time.perf_counter() - started
         info = keeper.server.client(30.0).info()
         server_peak = _server_peak_mb(info.get("process_id"))
+        server_cpu = _cpu_seconds(info.get("process_id"))
     finally:
         keeper.close()
     counts = result.counts
@@ -88,6 +100,7 @@ def run_build(scale: str) -> dict:
         "items_linked": result.links["items_linked"],
         "server_peak_rss_mb": round(server_peak) if server_peak else None,
         "server_used_memory_peak": info.get("used_memory_peak_human"),
+        "server_cpu_s": round(server_cpu, 1) if server_cpu is not None else None,
     }
     shutil.rmtree(root, ignore_errors=True)
     return metrics
