@@ -271,3 +271,24 @@ def test_the_neo4j_backend_loads_the_same_frames_by_batched_unwind(tiny_env, tmp
             {"a": "C0025598", "b": "C0011860", "id": edge_id("C0025598", "MAY_TREAT", "C0011860", "RXNORM")}
         ]
     store.close()
+
+
+def test_a_step_that_fails_halfway_is_redone_even_for_the_old_inputs(tiny_env, monkeypatch):
+    """A filtered build dies after rewriting part of the materialized files; the next build with
+    the original inputs must not take those files for its own."""
+    from graphkit.umls.reader import Release
+
+    release, workspace = tiny_env
+    run_build(release, workspace)
+    real = Release.materialize
+
+    def dies_halfway(self, out_dir):
+        real(self, out_dir)  # every file rewritten for the filtered release...
+        raise GraphError("killed")  # ...and the step never recorded
+
+    monkeypatch.setattr(Release, "materialize", dies_halfway)
+    with pytest.raises(GraphError, match="killed"):
+        run_build(release, workspace, sabs=("MSH",))
+    monkeypatch.undo()
+    again = run_build(release, workspace)
+    assert again.ran == ALL_BUT_RELEASE and again.counts["nodes"]["Concept"] == TINY_CONCEPTS

@@ -193,9 +193,17 @@ class _Run:
         recorded = self.state["steps"].get(step, {})
         if self._dirty or recorded.get("key") != key or not all(p.exists() for p in outputs):
             self._dirty = True
+            self.invalidate(step)
             return True
         self.skipped.append(step)
         return False
+
+    def invalidate(self, step: str) -> None:
+        """Forget ``step`` and every later one before it rewrites its outputs: a step killed
+        halfway must never be taken as done by a later run with the old inputs."""
+        for later in STEPS[STEPS.index(step) :]:
+            self.state["steps"].pop(later, None)
+        self.save()
 
     def done(self, step: str, key: str, started: float, **facts: Any) -> None:
         self.state["steps"][step] = {"key": key, "finished": time.strftime("%Y-%m-%dT%H:%M:%S"), **facts}
@@ -330,6 +338,7 @@ def build_graph(
                 run.skipped.append("load")
             else:
                 run._dirty = True
+                run.invalidate("load")
                 started = time.perf_counter()
                 with run.step(f"load the {store.backend} graph"):
                     counts = load_graph(store, paths.umls, paths.links, progress=progress)
