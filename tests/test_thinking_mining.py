@@ -129,6 +129,19 @@ def test_validation_and_test_samples_are_never_seen():
     assert held_out_only.associations.height == 0 and held_out_only.runs == []
 
 
+def test_samples_without_concepts_still_count_in_n():
+    rows = default_cohort()
+    extra = pl.DataFrame(
+        {"id": [f"s{i}" for i in range(30)] + [f"e{i}" for i in range(10)] + ["v0"],
+         "task": ["dx"] * 41, "split": ["train"] * 40 + ["val"]}
+    )
+    # 10 more train samples with no mapped item: N = 40, Y -> T lift 5*40/(6*5) = 6.67 is kept now
+    result = mine_associations(cohort(rows), samples=extra)
+    assert result.runs[0]["n_samples"] == 40
+    assert sorted(result.associations["source"]) == ["X", "Y"]
+    assert result.runs[0]["cohort"] == cohort_hash([f"s{i}" for i in range(30)] + [f"e{i}" for i in range(10)])
+
+
 def test_sample_concepts_maps_items_through_links():
     samples = pl.DataFrame(
         {

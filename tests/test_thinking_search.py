@@ -182,3 +182,27 @@ def test_agrees_with_brute_force_on_random_graphs(direction):
             assert [p.edge_ids for p in result.paths] == expected, (seed, s, t)
             for path in result.paths:
                 assert path.nodes[0] == s and path.nodes[-1] == t and len(path.nodes) == len(path.edges) + 1
+
+
+@pytest.mark.parametrize("direction", ["both", "forward"])
+def test_compiled_kernel_equals_generic_search(direction):
+    pytest.importorskip("numba", reason="the compiled search needs the 'fast' extra")
+    from graphkit.thinking.kernel import KernelFinder
+
+    for seed in range(10):
+        cuis, rows = random_graph(seed, n_nodes=60, n_edges=160)
+        snapshot = Snapshot.from_frames(concepts_frame(cuis), edges_frame(rows))
+        for options in (
+            SearchOptions(direction=direction, max_paths=5),
+            SearchOptions(direction=direction, max_hops=2, max_expanded=7, max_paths=2),
+        ):
+            generic = PathFinder(snapshot.adjacency(options))
+            compiled = KernelFinder(snapshot.adjacency(options))
+            for target in cuis[:12]:
+                evidence = cuis[20:40]
+                for limit in (1, None):
+                    ours = compiled.find(evidence, target, limit)
+                    theirs = generic.find(evidence, target, limit)
+                    assert [(r.status, r.length, r.expanded, r.paths) for r in ours] == [
+                        (r.status, r.length, r.expanded, r.paths) for r in theirs
+                    ], (seed, options, target)

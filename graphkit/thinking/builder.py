@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,9 +27,10 @@ from pathlib import Path
 import polars as pl
 
 from graphkit.errors import ConfigError, InputError
+from graphkit.thinking.kernel import finder_for
 from graphkit.thinking.model import Edge, Node, ThinkingGraph, merge_role
 from graphkit.thinking.options import ThinkingOptions
-from graphkit.thinking.search import FOUND, Adjacency, PathFinder
+from graphkit.thinking.search import FOUND, Adjacency, PairResult
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +95,7 @@ class ThinkingGraphBuilder:
         options: ThinkingOptions | None = None,
         *,
         graph_hash: str = "",
+        pair_cache: int = 100_000,
     ):
         self.options = options or ThinkingOptions(search=adjacency.options)
         if self.options.search != adjacency.options:
@@ -102,11 +104,30 @@ class ThinkingGraphBuilder:
                 value=adjacency.options.as_dict(), fix="build the adjacency with options.search",
             )
         self.adjacency = adjacency
-        self.finder = PathFinder(adjacency)
+        self.finder = finder_for(adjacency)
         self.associations = associations
         self.graph_hash = graph_hash
         self.config_hash = self.options.hash()
         self.stats: Counter[str] = Counter()
+        # A pair's paths depend on the graph and the options only, and (evidence, target) pairs
+        # recur across samples of a task; the builder sees the graph as it was when it was made.
+        self._pairs: OrderedDict[tuple[str, str], PairResult] = OrderedDict()
+        self._pair_cache = pair_cache
+
+    def _search(self, evidence: list[str], target: str) -> list[PairResult]:
+        limit = self.options.paths_per_pair
+        missing = [e for e in evidence if (e, target) not in self._pairs]
+        self.stats["pair_cache_hits"] += len(evidence) - len(missing)
+        if missing:
+            for result in self.finder.find(missing, target, limit):
+                self._pairs[(result.evidence, target)] = result
+        results = []
+        for e in evidence:
+            self._pairs.move_to_end((e, target))
+            results.append(self._pairs[(e, target)])
+        while len(self._pairs) > self._pair_cache:
+            self._pairs.popitem(last=False)
+        return results
 
     def build(self, sample_id: str, task: str, context: Iterable[str], targets: Iterable[str]) -> ThinkingGraph:
         opts = self.options
@@ -128,7 +149,7 @@ class ThinkingGraphBuilder:
                 roles[assoc.source] = merge_role(roles.get(assoc.source), "evidence")
                 edges.setdefault(assoc.edge_id, assoc.edge())
             ranked = []
-            for rank, result in enumerate(self.finder.find([a.source for a in chosen], target)):
+            for rank, result in enumerate(self._search([a.source for a in chosen], target)):
                 self.stats[result.status] += 1
                 if result.status != FOUND:
                     continue

@@ -118,10 +118,16 @@ def mine_associations(
     concepts: pl.DataFrame | pl.LazyFrame,
     options: MiningOptions | None = None,
     *,
+    samples: pl.DataFrame | pl.LazyFrame | None = None,
     tasks: list[str] | None = None,
     cohort_label: str = "",
 ) -> MiningResult:
-    """Mine per-task associations on the train split of ``concepts`` (sample_concepts' shape)."""
+    """Mine per-task associations on the train split of ``concepts`` (sample_concepts' shape).
+
+    ``samples`` (rows with ``id`` or ``sample_id``, ``task``, ``split``): the sample set, so that
+    samples none of whose items map to a concept still count in N (as in the reference); without
+    it N counts the samples that have concept rows.
+    """
     options = options or MiningOptions()
     lf = concepts.lazy()
     names = lf.collect_schema().names()
@@ -134,10 +140,21 @@ def mine_associations(
         train = train.filter(pl.col("task").is_in(tasks))
     train = train.drop("split").unique().collect()
 
-    samples = train.select("task", "sample_id").unique()
+    if samples is None:
+        cohort_rows = train.select("task", "sample_id")
+    else:
+        given = samples.lazy()
+        id_column = "sample_id" if "sample_id" in given.collect_schema().names() else "id"
+        cohort_rows = (
+            given.filter(pl.col("split").cast(pl.String) == TRAIN)
+            .select(pl.col("task").cast(pl.String), pl.col(id_column).cast(pl.String).alias("sample_id"))
+            .filter(pl.col("task").is_in(tasks) if tasks is not None else pl.lit(True))
+            .collect()
+        )
+    cohort = cohort_rows.unique()
     config = options.hash()
     runs = []
-    for task, ids in samples.group_by("task").agg(pl.col("sample_id")).sort("task").iter_rows():
+    for task, ids in cohort.group_by("task").agg(pl.col("sample_id")).sort("task").iter_rows():
         runs.append(
             {
                 "task": task,

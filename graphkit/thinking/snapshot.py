@@ -37,7 +37,12 @@ FORMAT = "ehr-r1-thinking-snapshot"
 VERSION = 1
 CONCEPT_COLUMNS = ("cui", "name", "semantic_type", "semantic_group")
 EDGE_COLUMNS = ("src", "dst", "type", "edge_id", "status", "sab", "rela", "source")
-_ARRAYS = ("cuis", "indptr", "nbr", "entry_edge", "forward", "edge_src", "edge_dst", "edge_type", "active")
+_ARRAYS = (
+    "cuis", "indptr", "nbr", "entry_edge", "forward", "edge_src", "edge_dst", "edge_type", "active",
+    "edge_ids", "edge_sab", "edge_rela", "edge_source",
+)
+_RECORD_CACHE = 200_000  # model edges kept per adjacency (paths reuse a small part of the graph)
+_CODED = ("type", "sab", "rela", "source")  # edge columns stored as codes into a sorted vocabulary
 
 
 def edge_origin(rel_type: str, source: str | None) -> str:
@@ -61,59 +66,94 @@ class Snapshot:
     forward: np.ndarray  # (2m,) bool: the entry's node is the edge's source
     edge_src: np.ndarray  # (m,) int32
     edge_dst: np.ndarray  # (m,) int32
-    edge_type: np.ndarray  # (m,) int16 into ``types``
+    edge_type: np.ndarray  # (m,) int32 codes into vocab["type"]
     active: np.ndarray  # (m,) bool: status != "rejected"
-    types: list[str]
+    edge_ids: np.ndarray  # (m,) bytes (UTF-8), ascending
+    edge_sab: np.ndarray  # (m,) int32 codes into vocab["sab"]
+    edge_rela: np.ndarray  # (m,) int32 codes into vocab["rela"]
+    edge_source: np.ndarray  # (m,) int32 codes into vocab["source"]
+    vocab: dict[str, list[str]]
     concepts: pl.DataFrame  # CONCEPT_COLUMNS, row i = node i
-    edge_info: pl.DataFrame  # edge_id, sab, rela, source; row j = edge j
     meta: dict
+
+    @property
+    def types(self) -> list[str]:
+        return self.vocab["type"]
 
     # ---- building
     @classmethod
     def from_frames(cls, concepts: pl.DataFrame, edges: pl.DataFrame, meta: dict | None = None) -> Snapshot:
         """``concepts``: cui [, name, semantic_type, semantic_group]; ``edges``: EDGE_COLUMNS (src/dst CUIs).
 
-        Edges whose ends are not concepts, self-loops and duplicate edge ids are dropped (counted in meta).
+        Or, as the FalkorDB export gives them, concepts with the store's node ``id`` and edges with
+        ``src_id``/``dst_id`` in place of src/dst. Edges whose ends are not concepts, self-loops and
+        repeated edge ids are dropped (counted in meta).
         """
         started = time.perf_counter()
-        for name, frame, needed in (("concepts", concepts, ("cui",)), ("edges", edges, ("src", "dst", "type", "edge_id"))):
+        by_id = "src_id" in edges.columns
+        ends = ("src_id", "dst_id") if by_id else ("src", "dst")
+        for name, frame, needed in (
+            ("concepts", concepts, ("cui", "id") if by_id else ("cui",)),
+            ("edges", edges, (*ends, "type", "edge_id")),
+        ):
             missing = [c for c in needed if c not in frame.columns]
             if missing:
                 raise InputError("missing columns", where=f"snapshot {name}", value=missing, fix=f"give {list(needed)}")
         concepts = (
             _empty(concepts, CONCEPT_COLUMNS)
-            .select([pl.col(c).cast(pl.String).fill_null("") for c in CONCEPT_COLUMNS])
+            .with_columns([pl.col(c).cast(pl.String).fill_null("") for c in CONCEPT_COLUMNS])
             .unique("cui", keep="first")
             .sort("cui")
         )
-        edges = _empty(edges, EDGE_COLUMNS).select([pl.col(c).cast(pl.String) for c in EDGE_COLUMNS])
-        n_given = edges.height
-        index = concepts.select("cui").with_row_index("i")
-        edges = (
-            edges.filter(pl.col("src") != pl.col("dst"))
-            .unique("edge_id", keep="first")
-            .join(index.rename({"cui": "src", "i": "s"}), on="src", how="inner")
-            .join(index.rename({"cui": "dst", "i": "d"}), on="dst", how="inner")
-            .sort("edge_id")
-        )
-        types = sorted(edges["type"].unique().to_list())
-        n, m = concepts.height, edges.height
-        edge_src = edges["s"].to_numpy().astype(np.int32)
-        edge_dst = edges["d"].to_numpy().astype(np.int32)
-        edge_type = edges["type"].cast(pl.Enum(types)).to_physical().to_numpy().astype(np.int16)
-        active = (edges["status"].fill_null("active") != "rejected").to_numpy()
+        edges = _empty(edges, EDGE_COLUMNS[2:]).with_columns([pl.col(c).cast(pl.String) for c in EDGE_COLUMNS[2:]])
+        n_given, n = edges.height, concepts.height
+        if by_id:
+            node_ids = concepts["id"].cast(pl.Int64).to_numpy()
+            position = np.full(int(max(node_ids.max(initial=-1), edges["src_id"].max() or 0, edges["dst_id"].max() or 0)) + 1, -1)
+            position[node_ids] = np.arange(n)
+            src = position[edges["src_id"].fill_null(0).to_numpy()]
+            dst = position[edges["dst_id"].fill_null(0).to_numpy()]
+            keep = (src >= 0) & (dst >= 0) & edges["src_id"].is_not_null().to_numpy() & edges["dst_id"].is_not_null().to_numpy()
+        else:
+            # CUI -> node handle by an Enum over the sorted CUIs (its codes are the positions):
+            # cheaper than joining millions of strings
+            nodes = pl.Enum(concepts["cui"])
+            src_codes = edges["src"].cast(nodes, strict=False).to_physical()
+            dst_codes = edges["dst"].cast(nodes, strict=False).to_physical()
+            keep = (src_codes.is_not_null() & dst_codes.is_not_null()).to_numpy()
+            src = src_codes.fill_null(0).to_numpy()
+            dst = dst_codes.fill_null(0).to_numpy()
+        concepts = concepts.select(CONCEPT_COLUMNS)
+        ids = _utf8_array(edges["edge_id"].fill_null(""))
+        keep &= (src != dst) & (ids != b"")
+        order = np.flatnonzero(keep)
+        order = order[np.argsort(ids[order], kind="stable")]  # edge handles in edge_id order
+        sorted_ids = ids[order]
+        first = np.ones(order.size, dtype=bool)
+        np.not_equal(sorted_ids[1:], sorted_ids[:-1], out=first[1:])  # a repeated edge_id keeps its first row
+        order, sorted_ids = order[first], sorted_ids[first]
+        m = order.size
+        edge_src = src[order].astype(np.int32)
+        edge_dst = dst[order].astype(np.int32)
+        vocab, codes = {}, {}
+        for column in _CODED:
+            values = edges[column].fill_null("")
+            vocab[column] = sorted(values.unique().to_list())
+            codes[column] = values.cast(pl.Enum(vocab[column])).to_physical().to_numpy()[order].astype(np.int32)
+        active = (edges["status"].fill_null("active") != "rejected").to_numpy()[order]
         snapshot = cls(
             cuis=concepts["cui"].to_numpy().astype(str),
             **_csr(n, edge_src, edge_dst),
             edge_src=edge_src,
             edge_dst=edge_dst,
-            edge_type=edge_type,
+            edge_type=codes["type"],
             active=active,
-            types=types,
+            edge_ids=sorted_ids,
+            edge_sab=codes["sab"],
+            edge_rela=codes["rela"],
+            edge_source=codes["source"],
+            vocab=vocab,
             concepts=concepts,
-            edge_info=edges.select(
-                "edge_id", *[pl.col(c).fill_null("") for c in ("sab", "rela", "source")]
-            ),
             meta={
                 **(meta or {}),
                 "format": FORMAT,
@@ -147,8 +187,7 @@ class Snapshot:
             for name in _ARRAYS:
                 np.save(tmp / f"{name}.npy", getattr(self, name))
             self.concepts.write_parquet(tmp / "concepts.parquet")
-            self.edge_info.write_parquet(tmp / "edge_info.parquet")
-            atomic_write_text(tmp / "meta.json", json.dumps({**self.meta, "types": self.types}, indent=1))
+            atomic_write_text(tmp / "meta.json", json.dumps({**self.meta, "vocab": self.vocab}, indent=1))
         return directory
 
     @classmethod
@@ -163,17 +202,14 @@ class Snapshot:
                 "snapshot format not understood", where=str(meta_path),
                 value=(meta.get("format"), meta.get("version")), fix="rebuild the snapshot",
             )
-        arrays = {name: np.load(directory / f"{name}.npy", mmap_mode="r" if mmap else None) for name in _ARRAYS}
-        arrays["cuis"] = np.asarray(arrays["cuis"])
+        # plain ndarray views of the maps: numpy.memmap indexing goes through Python code
+        arrays = {
+            name: np.load(directory / f"{name}.npy", mmap_mode="r" if mmap else None).view(np.ndarray)
+            for name in _ARRAYS
+        }
         arrays["active"] = np.array(arrays["active"])  # writable: curation updates
-        types = meta.pop("types")
-        return cls(
-            **arrays,
-            types=types,
-            concepts=pl.read_parquet(directory / "concepts.parquet"),
-            edge_info=pl.read_parquet(directory / "edge_info.parquet"),
-            meta=meta,
-        )
+        vocab = meta.pop("vocab")
+        return cls(**arrays, vocab=vocab, concepts=pl.read_parquet(directory / "concepts.parquet"), meta=meta)
 
     # ---- access
     @property
@@ -193,12 +229,11 @@ class Snapshot:
         return np.where(self.cuis[pos_clipped] == wanted, pos_clipped, -1).astype(np.int64)
 
     def edge_handles(self, edge_ids: Iterable[str]) -> np.ndarray:
-        ids = self.edge_info["edge_id"]
-        wanted = pl.Series(list(edge_ids), dtype=pl.String)
-        pos = ids.search_sorted(wanted, side="left").to_numpy()
-        pos = np.minimum(pos, max(self.n_edges - 1, 0))
-        found = ids.gather(pos).to_numpy() == wanted.to_numpy() if self.n_edges else np.zeros(len(wanted), bool)
-        return np.where(found, pos, -1).astype(np.int64)
+        wanted = np.array([e.encode() for e in edge_ids], dtype=bytes)
+        if wanted.size == 0 or self.n_edges == 0:
+            return np.full(wanted.size, -1, dtype=np.int64)
+        pos = np.minimum(np.searchsorted(self.edge_ids, wanted), self.n_edges - 1)
+        return np.where(self.edge_ids[pos] == wanted, pos, -1).astype(np.int64)
 
     def set_active(self, edge_ids: Iterable[str], active: bool) -> int:
         """Apply curation (reject: active=False, restore: True) without a rebuild; returns edges changed."""
@@ -212,18 +247,35 @@ class Snapshot:
         return SnapshotAdjacency(self, options or SearchOptions())
 
 
+def _utf8_array(values: pl.Series) -> np.ndarray:
+    """A string column as fixed-width UTF-8 bytes (numpy ``S``), whose order is the strings' order.
+
+    Ids of one width (hashes, as the store's) are viewed straight from the Arrow buffer.
+    """
+    arrow = values.rechunk().to_arrow()
+    lengths = values.str.len_bytes()
+    width = int(lengths.max() or 0) if values.len() else 0
+    uniform = values.len() and width and int(lengths.min()) == width and values.null_count() == 0
+    if uniform and str(arrow.type) == "large_string" and arrow.offset == 0:
+        offsets = np.frombuffer(arrow.buffers()[1], dtype=np.int64, count=values.len() + 1)
+        if offsets[0] == 0:
+            return np.frombuffer(arrow.buffers()[2], dtype=f"S{width}", count=values.len()).copy()
+    return np.array([v.encode() for v in values.to_list()], dtype=f"S{max(width, 1)}")
+
+
 def _csr(n: int, src: np.ndarray, dst: np.ndarray) -> dict[str, np.ndarray]:
+    """Each edge listed under both ends; a node's entries in edge-handle (= edge_id) order."""
     m = src.size
     owner = np.concatenate([src, dst]).astype(np.int64)
-    order = np.argsort(owner, kind="stable")
+    edges = np.concatenate([np.arange(m, dtype=np.int64), np.arange(m, dtype=np.int64)])
+    order = np.argsort(owner * max(m, 1) + edges)
     counts = np.bincount(owner, minlength=n) if m else np.zeros(n, dtype=np.int64)
     indptr = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(counts, out=indptr[1:])
-    edges = np.concatenate([np.arange(m, dtype=np.int32), np.arange(m, dtype=np.int32)])
     return {
         "indptr": indptr,
         "nbr": np.concatenate([dst, src]).astype(np.int32)[order],
-        "entry_edge": edges[order],
+        "entry_edge": edges.astype(np.int32)[order],
         "forward": np.concatenate([np.ones(m, bool), np.zeros(m, bool)])[order],
     }
 
@@ -236,6 +288,11 @@ class SnapshotAdjacency:
         self.options = options
         type_allowed = np.array([t not in options.excluded_types for t in snapshot.types] or [False], dtype=bool)
         self.allowed = snapshot.active & type_allowed[snapshot.edge_type] if snapshot.n_edges else snapshot.active
+        n = snapshot.n_nodes
+        out_degree = np.bincount(snapshot.edge_src[self.allowed], minlength=n)
+        in_degree = np.bincount(snapshot.edge_dst[self.allowed], minlength=n)
+        self._degree = {OUT: out_degree, IN: in_degree, BOTH: out_degree + in_degree}
+        self._records: dict[int, Edge] = {}
 
     @property
     def n_nodes(self) -> int:
@@ -264,28 +321,30 @@ class SnapshotAdjacency:
         origin = np.repeat(nodes, counts)[keep]
         return origin.astype(np.int64), snap.nbr[entries][keep].astype(np.int64), edges[keep].astype(np.int64)
 
+    def degrees(self, nodes: np.ndarray, mode: str) -> np.ndarray:
+        return self._degree[mode][nodes]
+
     def edge_keys(self, edges: np.ndarray) -> np.ndarray:
         return edges  # edge handles are assigned in edge_id order
 
     def edge_records(self, edges: Iterable[int]) -> dict[int, Edge]:
-        snap = self.snapshot
-        handles = sorted(set(edges))
-        if not handles:
-            return {}
-        info = snap.edge_info[handles]
-        records = {}
-        for j, row in zip(handles, info.iter_rows(named=True), strict=True):
-            rel_type = snap.types[int(snap.edge_type[j])]
-            records[j] = Edge(
-                edge_id=row["edge_id"],
-                source=str(snap.cuis[snap.edge_src[j]]),
-                target=str(snap.cuis[snap.edge_dst[j]]),
-                relation=rel_type,
-                rela=row["rela"],
-                sab=row["sab"],
-                origin=edge_origin(rel_type, row["source"]),
-            )
-        return records
+        return {int(j): self._records.get(int(j)) or self._record(int(j)) for j in edges}
+
+    def _record(self, j: int) -> Edge:
+        if len(self._records) >= _RECORD_CACHE:
+            self._records.clear()
+        snap, vocab = self.snapshot, self.snapshot.vocab
+        rel_type = vocab["type"][snap.edge_type[j]]
+        record = self._records[j] = Edge(
+            edge_id=snap.edge_ids[j].decode(),
+            source=str(snap.cuis[snap.edge_src[j]]),
+            target=str(snap.cuis[snap.edge_dst[j]]),
+            relation=rel_type,
+            rela=vocab["rela"][snap.edge_rela[j]],
+            sab=vocab["sab"][snap.edge_sab[j]],
+            origin=edge_origin(rel_type, vocab["source"][snap.edge_source[j]]),
+        )
+        return record
 
     def cuis(self, nodes: Iterable[int]) -> list[str]:
         return [str(c) for c in self.snapshot.cuis[np.asarray(list(nodes), dtype=np.int64)]]

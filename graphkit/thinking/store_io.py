@@ -16,16 +16,20 @@ three usage questions (``case_paths``, ``cases_using_edge``, ``top_edges``).
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 
+import numpy as np
 import polars as pl
 
-import cypher
 from graphkit.progress import NULL_PROGRESS, Progress
+from graphkit.store.vocab import ENGINE_TYPES
 from graphkit.thinking.mining import ASSOCIATION_SCHEMA, MiningResult
 from graphkit.thinking.model import ThinkingGraph
+from graphkit.thinking.options import ASSOCIATION_TYPE
 from graphkit.thinking.store_search import concept_row
 
 log = logging.getLogger(__name__)
@@ -41,38 +45,122 @@ def ensure_thinking_schema(store) -> None:
 
 
 # ---- concept graph export (CSR snapshot)
-def export_concept_graph(store, *, page_size: int = 200_000, progress: Progress | None = None):
-    """(concepts, edges, meta) frames of every concept and concept-to-concept relationship."""
+CONCEPT_SCHEMA = {c: pl.String for c in ("cui", "name", "semantic_type", "semantic_group")}
+_ID_CONCEPT_SCHEMA = {"id": pl.Int64, **CONCEPT_SCHEMA}
+_ID_EDGE_SCHEMA = {"src_id": pl.Int64, "dst_id": pl.Int64, "edge_id": pl.String}
+EDGE_SCHEMA = {c: pl.String for c in ("src", "dst", "type", "edge_id", "status", "sab", "rela", "source")}
+_FS, _RS = "\x1f", "\x1e"  # field and row separators of the FalkorDB pages
+
+
+def export_concept_graph(store, *, page_size: int = 200_000, threads: int = 2, progress: Progress | None = None):
+    """(concepts, edges, meta) frames of every concept and concept-to-concept relationship.
+
+    FalkorDB: pages of node ids, each returned as one joined string and parsed by polars, fetched
+    by ``threads`` connections at once; the frames carry node ids (concepts ``id``, edges
+    ``src_id``/``dst_id``). Other backends: keyset pages of plain rows with CUIs.
+    """
     progress = progress or NULL_PROGRESS
+    if getattr(store, "dialect", "") == "falkordb":
+        concepts, edges = _export_falkordb(store, page_size, threads, progress)
+    else:
+        concepts, edges = _export_rows(store, page_size, progress)
+    meta = {"source": f"store:{getattr(store, 'backend', '?')}", "graph_hash": graph_hash(store)}
+    return concepts, edges, meta
+
+
+def _parse_page(page: str, schema: dict) -> pl.DataFrame:
+    if not page:
+        return pl.DataFrame(schema=schema)
+    return pl.read_csv(
+        io.BytesIO(page.encode("utf-8")), separator=_FS, eol_char=_RS, has_header=False, quote_char=None,
+        schema=schema,
+    )
+
+
+def _export_falkordb(store, page_size: int, threads: int, progress: Progress) -> tuple[pl.DataFrame, pl.DataFrame]:
+    span = store.run("thinking_snapshot_id_range")[0]
+    if not span["concepts"]:
+        return pl.DataFrame(schema=_ID_CONCEPT_SCHEMA), pl.DataFrame(schema=_ID_EDGE_COLUMNS)
+    low, high = int(span["low"]), int(span["high"]) + 1
+    present = {row["relationshipType"] for row in store.run("relationship_types")}
+    types = sorted(present & (store.vocab.relation_types | {ASSOCIATION_TYPE}))
+    left_out = sorted(present - set(types) - set(ENGINE_TYPES))
+    if left_out:
+        log.warning("relationship types outside the graph's vocabulary are not in the snapshot: %s", left_out)
+    jobs: list[tuple[str, dict, int, int]] = []  # (query, slots, low, high)
+    for start in range(low, high, page_size):
+        jobs.append(("thinking_snapshot_concepts_falkordb", {}, start, min(start + page_size, high)))
+    for rel_type in types:
+        count = store.run("thinking_snapshot_type_count", slots={"rel_type": rel_type})[0]["n"]
+        if not count:
+            continue
+        # node-id ranges sized so a page holds about page_size relationships (hubs make them uneven)
+        nodes_per_page = max(1, (high - low) * page_size // count)
+        for start in range(low, high, nodes_per_page):
+            jobs.append(("thinking_snapshot_edges_falkordb", {"rel_type": rel_type}, start, min(start + nodes_per_page, high)))
+    handle = progress.start("exporting the concept graph", total=len(jobs))
+
+    def fetch(job: tuple[str, dict, int, int]) -> tuple[str, pl.DataFrame]:
+        query, slots, start, stop = job
+        rows = store.run(query, slots=slots or None, low=start, high=stop, fs=_FS, rs=_RS)
+        if query == "thinking_snapshot_concepts_falkordb":
+            return "concepts", _parse_page(rows[0]["page"] or "", _ID_CONCEPT_SCHEMA)
+        return "edges", _parse_edge_groups(rows, slots["rel_type"])
+
+    frames: dict[str, list[pl.DataFrame]] = {"concepts": [], "edges": []}
+    with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
+        for kind, frame in pool.map(fetch, jobs):
+            frames[kind].append(frame)
+            progress.advance(handle)
+    progress.finish(handle)
+    concepts = pl.concat(frames["concepts"])
+    edges = pl.concat(frames["edges"]) if frames["edges"] else pl.DataFrame(schema=_ID_EDGE_COLUMNS)
+    return concepts, edges
+
+
+_GROUP_COLUMNS = ("status", "sab", "rela", "source")
+_ID_EDGE_COLUMNS = {**_ID_EDGE_SCHEMA, "type": pl.String, **{c: pl.String for c in _GROUP_COLUMNS}}
+
+
+def _parse_edge_groups(rows: list[dict], rel_type: str) -> pl.DataFrame:
+    """One page of one type's relationships: the groups' joined rows parsed at once, attributes repeated."""
+    rows = [row for row in rows if row["n"]]
+    if not rows:
+        return pl.DataFrame(schema=_ID_EDGE_COLUMNS)
+    triples = _parse_page(_RS.join(row["page"] for row in rows), _ID_EDGE_SCHEMA)
+    group = np.repeat(np.arange(len(rows)), [row["n"] for row in rows])
+    attributes = pl.DataFrame({c: [row[c] for row in rows] for c in _GROUP_COLUMNS}, schema={c: pl.String for c in _GROUP_COLUMNS})
+    return pl.concat([triples, attributes[group]], how="horizontal").select(
+        *_ID_EDGE_SCHEMA, pl.lit(rel_type).alias("type"), *_GROUP_COLUMNS
+    )
+
+
+def _export_rows(store, page_size: int, progress: Progress) -> tuple[pl.DataFrame, pl.DataFrame]:
     handle = progress.start("exporting concepts")
-    pages, after = [], ""
+    frames, after = [], ""
     while True:
         rows = store.run("thinking_snapshot_concepts", after=after, limit=page_size)
         if not rows:
             break
-        pages.append(pl.DataFrame([concept_row(r) for r in rows], schema={c: pl.String for c in ("cui", "name", "semantic_type", "semantic_group")}))
+        frames.append(pl.DataFrame([concept_row(r) for r in rows], schema=CONCEPT_SCHEMA))
         after = rows[-1]["cui"]
         progress.advance(handle, len(rows))
         if len(rows) < page_size:
             break
     progress.finish(handle)
-    concepts = pl.concat(pages) if pages else pl.DataFrame(schema={c: pl.String for c in ("cui", "name", "semantic_type", "semantic_group")})
+    concepts = pl.concat(frames) if frames else pl.DataFrame(schema=CONCEPT_SCHEMA)
     cuis = concepts["cui"].sort().to_list()
-    # pages of source CUIs sized so each returns about page_size relationships (degree ~ 2x edges/nodes)
     per_page = max(1, page_size // 10)
     bounds = [cuis[i] for i in range(0, len(cuis), per_page)] + [_HIGHEST]
     handle = progress.start("exporting relationships", total=max(len(bounds) - 1, 0))
-    edge_schema = {c: pl.String for c in ("src", "dst", "type", "edge_id", "status", "sab", "rela", "source")}
-    edge_pages = []
+    edge_frames = []
     for low, high in zip(bounds, bounds[1:], strict=False):
         rows = store.run("thinking_snapshot_edges", low=low, high=high)
         if rows:
-            edge_pages.append(pl.DataFrame(rows, schema=edge_schema, orient="row" if isinstance(rows[0], list) else None))
+            edge_frames.append(pl.DataFrame(rows, schema=EDGE_SCHEMA))
         progress.advance(handle)
     progress.finish(handle)
-    edges = pl.concat(edge_pages) if edge_pages else pl.DataFrame(schema=edge_schema)
-    meta = {"source": f"store:{getattr(store, 'backend', '?')}", "graph_hash": graph_hash(store)}
-    return concepts, edges, meta
+    return concepts, pl.concat(edge_frames) if edge_frames else pl.DataFrame(schema=EDGE_SCHEMA)
 
 
 def graph_hash(store) -> str:
@@ -195,5 +283,3 @@ def cases_using_edge(store, edge_id: str) -> list[dict]:
 def top_edges(store, task: str | None = None, limit: int = 20) -> list[dict]:
     return store.run("thinking_top_edges", task=task, limit=limit)
 
-
-QUERIES = tuple(n for n in cypher.names() if n.startswith("thinking_"))

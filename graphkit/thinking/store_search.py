@@ -117,6 +117,16 @@ class StoreAdjacency:
             return _EMPTY, _EMPTY, _EMPTY
         return np.concatenate(origins), np.concatenate(reached), np.concatenate(edges)
 
+    def degrees(self, nodes: np.ndarray, mode: str) -> np.ndarray:
+        directions = {OUT: (OUT,), IN: (IN,), BOTH: (OUT, IN)}[mode]
+        node_list = [int(n) for n in nodes]
+        total = np.zeros(len(node_list), dtype=np.int64)
+        for direction in directions:
+            self._fetch(node_list, direction)
+            lists = self._lists[direction]
+            total += np.array([lists[n][0].size for n in node_list], dtype=np.int64)
+        return total
+
     def edge_keys(self, edges: np.ndarray) -> list[str]:
         return [self._edges[int(e)].edge_id for e in edges]
 
