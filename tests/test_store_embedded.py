@@ -271,3 +271,39 @@ def test_bulk_load_pauses_background_saves_and_restores_them(ws):
         assert {key: client.config_get(key)[key] for key in before} == before
     with open_store(ws, linger=0) as again:  # restarts from the rewritten AOF
         assert again.run("count_all_nodes")[0]["n"] == len(CONCEPTS) + 3
+
+
+def test_a_server_saving_on_its_way_out_is_waited_for(ws):
+    """The last user's shutdown (a big graph's final save) is not mistaken for a hung server."""
+    import threading
+
+    with open_store(ws, linger=0) as store:
+        store.merge_nodes("Concept", CONCEPTS[:2])
+        pid = _pid(ws)
+        store._closed = True
+        store._lease.path.unlink()
+    os.kill(pid, signal.SIGSTOP)
+    log = ws / "graph" / "falkordb" / "server.log"
+    with open(log, "a") as handle:
+        handle.write(f"{pid}:M 01 Jan 2026 00:00:00.000 * User requested shutdown...\n")
+    threading.Timer(1.5, lambda: os.kill(pid, signal.SIGKILL)).start()  # the "save" ends
+    server = FalkorServer(ws / "graph", probe_timeout=1, linger=0)
+    lease = server.acquire()
+    try:
+        assert _pid(ws) != pid and not _alive(pid)
+        with open_store(ws, linger=0) as again:
+            assert again.run("count_all_nodes")[0]["n"] == 2
+    finally:
+        server.release(lease)
+
+
+def test_the_log_tells_loading_from_hung(tmp_path):
+    server = FalkorServer(tmp_path / "graph")
+    server.log_file.parent.mkdir(parents=True)
+    for lines, phase in [
+        (["1:C * Redis is starting oO0OoO0OoO0Oo", "1:M * <module> Graph 'kg' processed 100/500 edges"], "loading"),
+        (["1:C * Redis is starting", "1:M * Ready to accept connections unix"], "ready"),
+        (["1:M * Ready to accept connections unix", "1:M * User requested shutdown..."], "stopping"),
+    ]:
+        server.log_file.write_text("\n".join(lines) + "\n")
+        assert server._log_phase() == phase

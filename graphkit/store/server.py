@@ -338,11 +338,23 @@ class FalkorServer:
                 self._check_ownership()
                 return
             except (redis.exceptions.TimeoutError, TimeoutError) as exc:
-                raise StoreError(
-                    "the graph server does not answer on its socket",
-                    where=str(self.socket),
-                    fix="stop it with `ehr-r1 graph stop --force` and retry",
-                ) from exc
+                phase = self._log_phase()
+                if phase == "loading":  # started by a process that did not wait for it (killed?)
+                    log.info("the graph server is still loading its data; waiting for it")
+                    try:
+                        self._wait_ready(self.client(10.0), starting=True)
+                    except (redis.exceptions.RedisError, TimeoutError) as late:
+                        raise self._not_loaded() from late
+                    self._check_ownership()
+                    return
+                if phase != "stopping":
+                    raise StoreError(
+                        "the graph server does not answer on its socket",
+                        where=str(self.socket),
+                        fix="stop it with `ehr-r1 graph stop --force` and retry",
+                    ) from exc
+                log.info("the graph server is saving its data and stopping; waiting for it")
+                self._wait_exit()
             except (redis.exceptions.ConnectionError, OSError):
                 state = self._read_state()
                 pid = state.get("pid")
@@ -355,6 +367,52 @@ class FalkorServer:
                 log.warning("removing the stale socket %s (its server is no longer running)", self.socket)
                 self.socket.unlink()
         self._start()
+
+    def _log_phase(self) -> str:
+        """What the server's log says it is doing: "loading", "ready", "stopping" or "exited"."""
+        markers = {
+            "Redis is starting": "loading",
+            "Ready to accept connections": "ready",
+            "User requested shutdown": "stopping",
+            "Received SIGTERM": "stopping",
+            "ready to exit": "exited",
+        }
+        try:
+            with open(self.log_file, "rb") as handle:
+                handle.seek(max(0, handle.seek(0, os.SEEK_END) - (1 << 18)))
+                lines = handle.read().decode(errors="replace").splitlines()
+        except OSError:
+            return "ready"
+        for line in reversed(lines):
+            for marker, phase in markers.items():
+                if marker in line:
+                    return phase
+        return "ready"
+
+    def _wait_exit(self) -> None:
+        try:
+            pid = int(self.pid_file.read_text().strip())
+        except (OSError, ValueError):
+            pid = self._read_state().get("pid")
+        deadline = time.monotonic() + SHUTDOWN_TIMEOUT_S
+        while _alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        if _alive(pid):
+            raise StoreError(
+                "the graph server did not finish stopping",
+                where=str(self.socket),
+                fix="`ehr-r1 graph stop --force` and retry",
+            )
+        with contextlib.suppress(FileNotFoundError):
+            self.socket.unlink()
+
+    def _not_loaded(self) -> StoreError:
+        return StoreError(
+            "the graph server did not load its data in time",
+            where=str(self.data_dir),
+            value=self._log_tail(),
+            fix=f"raise {START_TIMEOUT_ENV} (seconds) or see {self.log_file}",
+        )
 
     def _check_ownership(self) -> None:
         client = self.client(self.probe_timeout)
@@ -406,6 +464,8 @@ class FalkorServer:
         return dict(PERSISTENCE if self.persistent else NO_PERSISTENCE)
 
     def _start(self) -> None:
+        import redis
+
         redis_server, module = _binaries()
         self.data_dir.mkdir(parents=True, exist_ok=True)
         settings = self._settings()
@@ -450,13 +510,8 @@ class FalkorServer:
             time.sleep(0.05)
         try:
             self._wait_ready(self.client(10.0), starting=True)
-        except Exception as exc:
-            raise StoreError(
-                "the graph server did not load its data in time",
-                where=str(self.data_dir),
-                value=self._log_tail(),
-                fix=f"raise {START_TIMEOUT_ENV} (seconds) or see {self.log_file}",
-            ) from exc
+        except (redis.exceptions.RedisError, TimeoutError) as exc:
+            raise self._not_loaded() from exc
         client = self.client(10.0)
         info = client.info("server")
         self._update_state(
