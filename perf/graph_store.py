@@ -259,7 +259,7 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def run_typed_paths(edges: int, queries: int = 300, any_direction_queries: int = 60) -> dict:
+def run_typed_paths(edges: int, queries: int = 300, any_direction_queries: int = 30) -> dict:
     from graphkit.store import open_store
 
     ws = SCRATCH / f"ws-{_tag(edges)}"
