@@ -11,15 +11,21 @@ items with MAPS_TO links (a share of them text-matched, low scores), mined ASSOC
 of 8 path edges each drawn from 100k edges with Zipf weights (hub edges used by thousands of
 cases). Then a ledger of 100k entries on real edges: rejections, reject + restore pairs,
 annotations, mappings rejected and edges added between existing concepts. Loading is the
-rebuild; the ledger is written once per scale and reused.
+rebuild; the ledger is written once per scale and reused. The graph server stays up between the
+cases (the default linger): a restart reloads the whole graph from its append-only file.
 
 Cases:
 - replay-100k: the post-build hook (`replay_after_build`) on the freshly loaded graph: read and
-  verify the ledger, fold it, write every status and addition. Target <= 60 s.
+  verify the ledger, fold it, write every status and addition (`replay_s`, target <= 60 s).
+  Before that the hook waits until FalkorDB has filled its indexes, which it does in the
+  background after a load (`index_wait_s`; lookups before that scan, which made a first, unwaited
+  10k-entry replay take 144 s); `hook_s` is both.
 - pages: the web page served by uvicorn in-process, requests over HTTP with the token cookie
   (the server re-reads nothing but the ledger's new bytes): the queue page (three queues, 15
-  unreviewed edges each) and edge pages of hub and random used edges (evidence, history, the
-  first 50 cases, 3 example paths). Targets p95 <= 200 ms each; the first (cold) request apart.
+  unreviewed edges each; the page keeps it until the ledger or the number of uses changes, so
+  the queue computed afresh is timed too, `queue_uncached_*`) and edge pages of hub and random
+  used edges (evidence, history, the first 50 cases, 3 example paths). Targets p95 <= 200 ms
+  each; the first (cold) request, which also reads the whole ledger, apart.
 """
 
 from __future__ import annotations
@@ -167,7 +173,7 @@ def prepare(edges: int) -> dict:
         str(t): part.drop("type") for (t,), part in relations.partition_by("type", as_dict=True).items()
     }
     relationships |= {"MAPS_TO": maps_to, "ASSOCIATED_WITH": associations, "USES_EDGE": uses}
-    with open_store(workspace, linger=0) as store:
+    with open_store(workspace) as store:
         report = store.bulk_load(
             nodes={"Concept": concepts, "Item": items, "Case": cases, "EdgeRef": refs},
             relationships=relationships,
@@ -198,12 +204,14 @@ def run_replay(edges: int) -> dict:
     from graphkit.workspace import Workspace
 
     workspace = Workspace(workspace_dir(edges))
-    with open_store(workspace, linger=0) as store:
+    with open_store(workspace) as store:
         started = time.perf_counter()
         report = replay_after_build(store, workspace=workspace, graph_hash="perf")
         seconds = time.perf_counter() - started
     return {
-        "replay_s": round(seconds, 2),
+        "hook_s": round(seconds, 2),
+        "index_wait_s": report["index_wait_seconds"],
+        "replay_s": round(seconds - report["index_wait_seconds"], 2),
         "entries": report["entries"],
         "edges": report["edges"],
         "rejected": report["rejected"],
@@ -224,13 +232,16 @@ def run_pages(edges: int, edge_pages: int = 60, queue_pages: int = 20) -> dict:
 
     import httpx
 
-    from graphkit.curation.web.app import BackgroundServer, create_app
+    from graphkit.curation.ledger import Ledger
+    from graphkit.curation.views import queue
+    from graphkit.curation.web.app import QUEUE_LIMIT, BackgroundServer, create_app
     from graphkit.store import open_store
     from graphkit.workspace import Workspace
 
     workspace = Workspace(workspace_dir(edges))
+    ledger = Ledger.of(workspace)
     token = "perf"
-    with open_store(workspace, linger=0) as store:
+    with open_store(workspace) as store:
         started = time.perf_counter()
         app = create_app(store, workspace, token=token)
         hubs = store.query(
@@ -252,6 +263,11 @@ def run_pages(edges: int, edge_pages: int = 60, queue_pages: int = 20) -> dict:
                 response = client.get(f"{base}/")
                 queue_ms.append((time.perf_counter() - t) * 1000)
                 assert response.status_code == 200 and "Most used by cases" in response.text
+            compute_ms = []  # the queue computed afresh (the page caches it until the ledger or the uses change)
+            for _ in range(queue_pages // 2):
+                t = time.perf_counter()
+                queue(store, ledger, limit=QUEUE_LIMIT)
+                compute_ms.append((time.perf_counter() - t) * 1000)
             for edge in chosen:
                 t = time.perf_counter()
                 response = client.get(f"{base}/edge/{edge}")
@@ -264,6 +280,8 @@ def run_pages(edges: int, edge_pages: int = 60, queue_pages: int = 20) -> dict:
         "queue_p50_ms": round(statistics.median(queue_ms), 1),
         "queue_p95_ms": round(_percentile(queue_ms, 0.95), 1),
         "queue_max_ms": round(max(queue_ms), 1),
+        "queue_uncached_p50_ms": round(statistics.median(compute_ms), 1),
+        "queue_uncached_max_ms": round(max(compute_ms), 1),
         "edge_p50_ms": round(statistics.median(edge_ms), 1),
         "edge_p95_ms": round(_percentile(edge_ms, 0.95), 1),
         "edge_max_ms": round(max(edge_ms), 1),

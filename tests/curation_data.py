@@ -55,6 +55,12 @@ def build(release: Path, workspace: Workspace) -> BuildResult:
     )
 
 
+def tiny_fixture(tmp_path_factory) -> Iterator[TinyGraph]:
+    """The body of each test module's ``tiny`` fixture: one tiny graph per module."""
+    with tiny_graph(tmp_path_factory.mktemp("curation")) as graph:
+        yield graph
+
+
 @contextlib.contextmanager
 def tiny_graph(root: Path) -> Iterator[TinyGraph]:
     release = write_tiny_release(root / "META", MRREL=TINY_MRREL + EXTRA_MRREL)

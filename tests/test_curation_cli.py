@@ -8,16 +8,16 @@ import json
 import pytest
 
 from graphkit.curation.ledger import Ledger
+from graphkit.curation.views import count_users
 from graphkit.thinking import Edge, Node, ThinkingGraph
 from graphkit.thinking.store_io import ensure_thinking_schema, write_thinking_graphs
-from tests.curation_data import HEARING_LOSS, HEPARIN, HEPARIN_TREATS, ISA, T2DM, reset, tiny_graph
+from tests.curation_data import HEARING_LOSS, HEPARIN, HEPARIN_TREATS, ISA, T2DM, reset, tiny_fixture
 from tests.generators_data import standard_inputs
 
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
-    with tiny_graph(tmp_path_factory.mktemp("curation-cli")) as graph:
-        yield graph
+    yield from tiny_fixture(tmp_path_factory)
 
 
 @pytest.fixture()
@@ -67,6 +67,9 @@ def test_queue_show_and_changes(cli, graph):
                                                 f"Type 2 diabetes mellitus without complications ({T2DM})"
     text = cli("curate", "show", HEPARIN_TREATS.text)
     assert "status rejected" in text.stdout and "2 cases use it" in text.stdout
+    assert count_users(graph.store, HEPARIN_TREATS.edge_id) == (2, 2, False)
+    cases, _, capped = count_users(graph.store, HEPARIN_TREATS.edge_id, cap=1)  # the web page's bound
+    assert (cases, capped) == (1, True)
 
     stale = cli("curate", "restore", HEPARIN_TREATS.text, "--reason", "r", "--expect-version", "0", "--curator", "bob")
     assert stale.exit_code == 2 and stale.output.startswith("error: edge ") and "reject by alice" in stale.output

@@ -32,7 +32,7 @@ from tests.curation_data import (
     mine,
     reset,
     think,
-    tiny_graph,
+    tiny_fixture,
     used_edges,
 )
 from tests.kg_data import TINY_MRREL
@@ -40,8 +40,7 @@ from tests.kg_data import TINY_MRREL
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
-    with tiny_graph(tmp_path_factory.mktemp("curation-graph")) as graph:
-        yield graph
+    yield from tiny_fixture(tmp_path_factory)
 
 
 @pytest.fixture()

@@ -16,7 +16,7 @@ from graphkit.curation.ledger import Ledger
 from graphkit.curation.service import Curation
 from graphkit.curation.web.app import BackgroundServer, check_host, create_app, edge_url
 from graphkit.errors import ConfigError
-from tests.curation_data import DM, HEPARIN_TREATS, ISA, METFORMIN_TREATS, T2DM, reset, tiny_graph
+from tests.curation_data import DM, HEPARIN_TREATS, ISA, METFORMIN_TREATS, T2DM, reset, tiny_fixture
 from tests.test_curation_cli import record_case
 
 REPO = Path(__file__).resolve().parents[1]
@@ -26,8 +26,7 @@ CHROMIUM = Path("/usr/bin/chromium")
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
-    with tiny_graph(tmp_path_factory.mktemp("curation-web")) as graph:
-        yield graph
+    yield from tiny_fixture(tmp_path_factory)
 
 
 @pytest.fixture()

@@ -89,10 +89,11 @@ def queue_command(
 ) -> None:
     """Edges worth a look: most used by cases, low-confidence mappings, associations with small support."""
     from graphkit.curation.ledger import Ledger
-    from graphkit.curation.views import QUEUES, queue
+    from graphkit.curation.views import QUEUES, ensure_queue_schema, queue
 
     output = _format(output)
     with _store(ctx, backend, uri, user, database, ask_password, graph) as store:
+        ensure_queue_schema(store)
         found = queue(store, Ledger.of(workspace(ctx)), kinds=kinds or QUEUES, limit=limit, task=task,
                       max_score=max_score, max_support=max_support, include_reviewed=include_reviewed)
     if output == "json":
@@ -148,6 +149,7 @@ def show(
 def _change(ctx, op: str, edge: str, reason: str, evidence: list[str] | None, curator: str | None,
             expect_version: int | None, store_options: tuple) -> None:
     from graphkit.curation.service import Curation
+    from graphkit.curation.views import count_users
 
     with _store(ctx, *store_options) as store:
         curation = Curation(store, workspace(ctx))
@@ -156,9 +158,8 @@ def _change(ctx, op: str, edge: str, reason: str, evidence: list[str] | None, cu
         else:
             entry = curation.change(op, edge, curator=_curator(curator), reason=reason, evidence=evidence or [],
                                     expected_version=expect_version)
-        users = store.run("curation_edge_case_count", edge_id=entry.edge_id)
+        used = count_users(store, entry.edge_id)[0]
     done = {"reject": "rejected", "restore": "restored", "annotate": "annotated", "add": "added"}[op]
-    used = users[0]["cases"] if users else 0
     console.print(f"entry {entry.seq}: {done} {entry.edge.text} (id {entry.edge_id}, version {entry.seq})", markup=False)
     if used and op != "annotate":
         err_console.print(f"{used} cases used this edge: `ehr-r1 curate affected --since {entry.seq - 1}` lists them; "

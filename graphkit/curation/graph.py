@@ -11,7 +11,8 @@ from __future__ import annotations
 import logging
 import re
 import shutil
-from collections.abc import Iterable, Mapping
+import time
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 from graphkit.curation.ledger import EdgeKey
@@ -142,16 +143,17 @@ def missing_endpoints(store, key: EdgeKey) -> list[str]:
     return [node for node in (*items, *cuis) if node not in present]
 
 
-def resolve_edge(store, text: str, known: Mapping[str, EdgeKey] | None = None) -> EdgeKey:
+def resolve_edge(store, text: str, known: Callable[[str], EdgeKey | None] | None = None) -> EdgeKey:
     """An edge given as its id or as ``SOURCE|RELATION|TARGET[|SAB]`` -> its stable key.
 
-    An id is looked up in ``known`` (the ledger), then in the usage records, then type by type
-    through the edge_id indexes. A key without SAB is completed from the graph when one edge fits.
+    An id is looked up with ``known`` (the ledger's), then in the usage records, then type by
+    type through the edge_id indexes. A key without SAB is completed from the graph when one
+    edge fits.
     """
     text = text.strip()
     if EDGE_ID.match(text):
-        if known and text in known:
-            return known[text]
+        if known is not None and (key := known(text)) is not None:
+            return key
         ref = store.run("curation_edge_ref", edge_id=text)
         if ref:
             row = ref[0]
@@ -193,6 +195,22 @@ def _complete(store, key: EdgeKey, wanted_id: str | None) -> EdgeKey:
         value=key.text,
         fix="one of " + ", ".join(c.text for c in candidates[:5]),
     )
+
+
+def wait_for_indexes(store, timeout: float = 900.0) -> float:
+    """Seconds spent waiting until the embedded server's indexes are filled (FalkorDB fills them
+    in the background after a load or a restart; until then every keyed lookup scans)."""
+    if getattr(store, "dialect", "") != "falkordb":
+        return 0.0
+    started = time.perf_counter()
+    while True:
+        pending = [row for row in store.run("curation_index_status") if row["status"] != "OPERATIONAL"]
+        waited = time.perf_counter() - started
+        if not pending or waited > timeout:
+            if pending:
+                log.warning("%d indexes still being filled after %.0f s: going on (lookups scan meanwhile)", len(pending), waited)
+            return round(waited, 3)
+        time.sleep(0.5)
 
 
 # ---- the thinking snapshot

@@ -16,7 +16,14 @@ import time
 from dataclasses import dataclass, field
 
 from graphkit.atomic import atomic_write_text
-from graphkit.curation.graph import NOT_CURATED, add_edges, fetch_edges, set_status, sync_snapshot
+from graphkit.curation.graph import (
+    NOT_CURATED,
+    add_edges,
+    fetch_edges,
+    set_status,
+    sync_snapshot,
+    wait_for_indexes,
+)
 from graphkit.curation.ledger import EdgeKey, Entry, Ledger
 from graphkit.progress import NULL_PROGRESS, Progress
 
@@ -75,22 +82,6 @@ def fold(entries: list[Entry]) -> dict[str, EdgeState]:
             state.status = entry.status
         state.last = entry
     return states
-
-
-def wait_for_indexes(store, timeout: float = 900.0) -> float:
-    """Seconds spent waiting until the embedded server's indexes are filled (FalkorDB fills them
-    in the background after a load or a restart; until then every keyed lookup scans)."""
-    if getattr(store, "dialect", "") != "falkordb":
-        return 0.0
-    started = time.perf_counter()
-    while True:
-        pending = [row for row in store.run("curation_index_status") if row["status"] != "OPERATIONAL"]
-        waited = time.perf_counter() - started
-        if not pending or waited > timeout:
-            if pending:
-                log.warning("%d indexes still being filled after %.0f s: replaying anyway (slower)", len(pending), waited)
-            return round(waited, 3)
-        time.sleep(0.5)
 
 
 def replay(store, workspace, *, ledger: Ledger | None = None, graph: str | None = None,

@@ -67,8 +67,7 @@ class Curation:
         if isinstance(edge, EdgeKey):
             return edge
         self.ledger.refresh()
-        known = {entry.edge_id: entry.edge for entry in self.ledger.entries()}
-        return resolve_edge(self.store, edge, known)
+        return resolve_edge(self.store, edge, self.ledger.key_of)
 
     def live(self, key: EdgeKey) -> dict | None:
         return fetch_edge(self.store, key)

@@ -9,7 +9,7 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from graphkit.curation.graph import ASSOCIATED_WITH, MAPS_TO, fetch_edge
+from graphkit.curation.graph import ASSOCIATED_WITH, MAPS_TO, fetch_edge, wait_for_indexes
 from graphkit.curation.ledger import EdgeKey, Entry, Ledger
 from graphkit.errors import ConfigError
 from graphkit.store.paths import ConceptPath, Step
@@ -17,6 +17,7 @@ from graphkit.store.paths import ConceptPath, Step
 QUEUES = ("used", "mappings", "associations")
 TEXT_METHODS = ("quickumls", "name_words")  # graphkit.link tiers that match on text, not codes
 CUI = re.compile(r"^C\d{7}$")
+ALL = 2**31 - 1  # a LIMIT that never stops a count (FalkorDB ignores rows past larger ones)
 
 
 @dataclass
@@ -27,6 +28,7 @@ class EdgeView:
     cases: list[dict]
     n_cases: int
     n_uses: int
+    capped: bool = False  # more than n_cases cases use it (counting stopped there; n_uses is theirs)
     paths: list[dict] = field(default_factory=list)
 
     @property
@@ -58,17 +60,30 @@ class EdgeView:
             "cases": self.cases,
             "n_cases": self.n_cases,
             "n_uses": self.n_uses,
+            "cases_capped": self.capped,
             "example_paths": self.paths,
         }
 
 
-def edge_view(store, ledger: Ledger, key: EdgeKey, *, cases: int = 20, paths: int = 3) -> EdgeView:
+def count_users(store, edge_id: str, cap: int | None = None) -> tuple[int, int, bool]:
+    """(cases, uses, capped): the cases using an edge, counted up to ``cap`` (None: all); when
+    capped, ``uses`` are those of the cases counted."""
+    limit = cap + 1 if cap is not None else ALL
+    row = store.run("curation_edge_case_count", edge_id=edge_id, cap=limit)
+    cases, uses = (row[0]["cases"], row[0]["uses"]) if row else (0, 0)
+    capped = cap is not None and cases > cap
+    return (cap if capped else cases), uses, capped
+
+
+def edge_view(store, ledger: Ledger, key: EdgeKey, *, cases: int = 20, paths: int = 3,
+              count_cap: int | None = None) -> EdgeView:
+    """One edge; ``count_cap`` stops counting its cases there (the web page: an edge thousands
+    of cases use need not be counted in full on every view)."""
     ledger.refresh()
     live = fetch_edge(store, key)
-    counts = store.run("curation_edge_case_count", edge_id=key.edge_id)
+    n_cases, n_uses, capped = count_users(store, key.edge_id, count_cap)
     users = store.run("curation_edge_cases", edge_id=key.edge_id, limit=cases) if cases > 0 else []
-    view = EdgeView(key, live, ledger.history(key), users, counts[0]["cases"] if counts else 0,
-                    counts[0]["uses"] if counts else 0)
+    view = EdgeView(key, live, ledger.history(key), users, n_cases, n_uses, capped)
     view.paths = example_paths(store, key.edge_id, users, paths)
     return view
 
@@ -114,17 +129,41 @@ def _walk(steps: list[dict], target: str, names: dict, edge_id: str) -> dict:
 
 
 # ---- the review queue
-def _unreviewed(fetch: Callable[[int], list[dict]], limit: int, reviewed: set[str], include_reviewed: bool) -> list[dict]:
-    """The first ``limit`` rows not yet in the ledger, fetching more while reviewed ones crowd them out."""
+def _unreviewed(fetch: Callable[[int], tuple[list[dict], bool]], limit: int, reviewed: set[str],
+                include_reviewed: bool) -> list[dict]:
+    """The first ``limit`` rows not yet in the ledger, fetching more while reviewed ones crowd them
+    out; ``fetch(n)`` returns rows from the best n candidates and whether there are more."""
     wanted = limit
     while True:
-        rows = fetch(wanted)
+        rows, more = fetch(wanted)
         for row in rows:
             row["reviewed"] = row["edge_id"] in reviewed
         kept = rows if include_reviewed else [row for row in rows if not row["reviewed"]]
-        if len(kept) >= limit or len(rows) < wanted:
+        if len(kept) >= limit or not more:
             return kept[:limit]
         wanted *= 4
+
+
+def used_ranking(store, task: str | None, n: int) -> tuple[list[dict], bool]:
+    """The n most used edges (on paths). FalkorDB without a task: candidates by in-degree of the
+    usage record (all uses), then exact case counts for those; otherwise one aggregation."""
+    if task is None and getattr(store, "dialect", "") == "falkordb":
+        ids = [row["edge_id"] for row in store.run("curation_queue_used_candidates_falkordb", limit=n)]
+        rows = store.run("curation_queue_used_details", ids=ids) if ids else []
+        rows.sort(key=lambda r: (-r["cases"], -r["uses"], r["edge_id"]))
+        return rows, len(ids) == n
+    rows = store.run("curation_queue_used", task=task, limit=n)
+    return rows, len(rows) == n
+
+
+def ensure_queue_schema(store, timeout: float = 120.0) -> None:
+    """The indexes of the review queue (cypher/curation_schema.cypher), created when missing and
+    waited for while the server fills them; idempotent. Without them the queue is still right,
+    only slower (called by the CLI and the web page)."""
+    from graphkit.store.schema import apply_schema_file
+
+    if apply_schema_file(store, "curation_schema"):
+        wait_for_indexes(store, timeout)
 
 
 def queue(
@@ -137,35 +176,39 @@ def queue(
     max_score: float = 0.8,
     max_support: int = 10,
     include_reviewed: bool = False,
+    used: Callable[[int], tuple[list[dict], bool]] | None = None,
 ) -> dict[str, list[dict]]:
     """Edges worth a curator's look, per kind: ``used`` (most cases use them), ``mappings``
     (MAPS_TO below ``max_score`` or text-matched), ``associations`` (support <= ``max_support``).
-    Edges already in the ledger are left out unless ``include_reviewed``."""
+    Edges already in the ledger are left out unless ``include_reviewed``. ``used(n)`` gives the
+    n most used edges (default ``used_ranking``; the web page keeps that ranking between changes
+    of the usage records, as it does not depend on the ledger)."""
     ledger.refresh()
+    used = used or (lambda n: used_ranking(store, task, n))
     reviewed = ledger.curated_ids()
     result: dict[str, list[dict]] = {}
     for kind in kinds:
         if kind == "used":
-            def fetch(n: int) -> list[dict]:
-                rows = store.run("curation_queue_used", task=task, limit=n)
+            def fetch(n: int) -> tuple[list[dict], bool]:
+                rows, more = used(n)
                 return [_row("used", EdgeKey(r["source"], r["relation"], r["target"], r["sab"] or ""), r,
                              edge_id=r["edge_id"], status=r["status"] or "not in the graph",
-                             cases=r["cases"], uses=r["uses"], origin=r["origin"]) for r in rows]
+                             cases=r["cases"], uses=r["uses"], origin=r["origin"]) for r in rows], more
         elif kind == "mappings":
-            def fetch(n: int) -> list[dict]:
+            def fetch(n: int) -> tuple[list[dict], bool]:
                 rows = store.run("curation_queue_mappings", max_score=float(max_score), methods=list(TEXT_METHODS), limit=n)
                 return [_row("mappings", EdgeKey(r["source"], MAPS_TO, r["target"]), r, status=r["status"],
-                             method=r["method"], score=r["score"]) for r in rows]
+                             method=r["method"], score=r["score"]) for r in rows], len(rows) == n
         elif kind == "associations":
             if ASSOCIATED_WITH not in store.vocab.types:
                 result[kind] = []
                 continue
 
-            def fetch(n: int) -> list[dict]:
+            def fetch(n: int) -> tuple[list[dict], bool]:
                 rows = store.run("curation_queue_associations", max_support=int(max_support), task=task, limit=n)
                 return [_row("associations", EdgeKey(r["source"], ASSOCIATED_WITH, r["target"], r["sab"] or ""), r,
                              edge_id=r["edge_id"], status=r["status"], task=r["task"], support=r["support"],
-                             lift=r["lift"], confidence=r["confidence"]) for r in rows]
+                             lift=r["lift"], confidence=r["confidence"]) for r in rows], len(rows) == n
         else:
             raise ConfigError("unknown queue", where="--kind", value=kind, fix=f"one of {', '.join(QUEUES)}")
         result[kind] = _unreviewed(fetch, limit, reviewed, include_reviewed)

@@ -4,6 +4,9 @@ Pages: ``/`` (search and review queue), ``/search``, ``/concept/{cui}``, ``/edge
 ``/edge/{edge_id}`` (evidence, ledger history, the cases that used the edge, example paths and
 the reject / restore / annotate form), ``/log``; ``/api/search`` feeds the search box.
 
+The ranking of the most used edges is kept until the number of recorded edge uses changes (new
+thinking graphs), at most five minutes; the rest of the queue and edge pages are always live.
+
 Security: it listens on 127.0.0.1 unless ``--allow-remote``; every request must carry the
 per-run token (``?token=`` in the URL printed at start, then an HttpOnly SameSite=Strict
 cookie), and a change must also post it in the form (so another site cannot submit one).
@@ -25,7 +28,7 @@ from urllib.parse import quote, urlencode
 
 from graphkit.curation.ledger import EdgeKey, Ledger
 from graphkit.curation.service import Curation, StaleEditError
-from graphkit.curation.views import concept_view, edge_view, queue, search
+from graphkit.curation.views import concept_view, edge_view, ensure_queue_schema, queue, search, used_ranking
 from graphkit.errors import ConfigError, EhrR1Error
 from graphkit.extras import require
 
@@ -34,6 +37,7 @@ log = logging.getLogger(__name__)
 HERE = Path(__file__).resolve().parent
 COOKIE = "ehr_r1_curate"
 QUEUE_LIMIT = 15
+CASES_COUNTED = 10_000  # an edge page counts this many of the cases using the edge, at most
 
 
 def check_host(host: str, allow_remote: bool) -> None:
@@ -81,6 +85,7 @@ def create_app(store, workspace, *, token: str, ledger: Ledger | None = None, gr
 
     env = _environment()
     curation = Curation(store, workspace, ledger=ledger, graph=graph)
+    ensure_queue_schema(store)
     store_lock = threading.Lock()  # one graph connection shared by the server's worker threads
 
     def render(request, name: str, status_code: int = 200, **context) -> HTMLResponse:
@@ -104,9 +109,11 @@ def create_app(store, workspace, *, token: str, ledger: Ledger | None = None, gr
             response.headers.setdefault("Cache-Control", "no-store")
             return response
 
+    ranking = UsageRanking(store)
+
     def home(request):
         with store_lock:
-            found = queue(store, curation.ledger, limit=QUEUE_LIMIT)
+            found = queue(store, curation.ledger, limit=QUEUE_LIMIT, used=ranking)
         recent = curation.ledger.entries()[-10:][::-1]
         return render(request, "index.html", queue=found, recent=recent, query="")
 
@@ -139,7 +146,7 @@ def create_app(store, workspace, *, token: str, ledger: Ledger | None = None, gr
                 key = key or curation.resolve(request.path_params.get("edge_id") or request.query_params.get("key", ""))
             except EhrR1Error as exc:
                 return render(request, "message.html", status_code=404, title="No such edge", message=exc.one_line())
-            view = edge_view(store, curation.ledger, key, cases=50, paths=3)
+            view = edge_view(store, curation.ledger, key, cases=50, paths=3, count_cap=CASES_COUNTED)
         done = request.query_params.get("done")
         done_entry = next((e for e in view.history if str(e.seq) == done), None) if done else None
         return render(request, "edge.html", status_code=status_code, view=view, key=key, error=error,
@@ -199,6 +206,30 @@ def create_app(store, workspace, *, token: str, ledger: Ledger | None = None, gr
         return PlainTextResponse(f"error: {exc.one_line()}", status_code=500)
 
     return Starlette(routes=routes, middleware=[Middleware(TokenCheck)], exception_handlers={EhrR1Error: failure})
+
+
+class UsageRanking:
+    """The most used edges, kept until the number of recorded edge uses changes (new thinking
+    graphs) and at most ``ttl`` seconds: counting every use of thousands of cases is the one
+    slow part of the queue, and it does not depend on the ledger (reviewed edges are filtered
+    out on each request)."""
+
+    def __init__(self, store, pool: int = 4 * QUEUE_LIMIT, ttl: float = 300.0):
+        self.store, self.pool, self.ttl = store, pool, ttl
+        self._key: int | None = None
+        self._at = 0.0
+        self._rows: list[dict] = []
+        self._more = False
+
+    def __call__(self, n: int) -> tuple[list[dict], bool]:
+        counted = self.store.run("curation_usage_count")
+        key = counted[0]["uses"] if counted else 0
+        stale = key != self._key or time.monotonic() - self._at > self.ttl
+        if stale or (n > len(self._rows) and self._more):
+            self.pool = max(self.pool, n)
+            self._rows, self._more = used_ranking(self.store, None, self.pool)
+            self._key, self._at = key, time.monotonic()
+        return [dict(row) for row in self._rows[:n]], self._more or n < len(self._rows)
 
 
 def _key_or_none(text: str) -> EdgeKey | None:
