@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+
+# An embedded graph server normally lingers after its last user closes it (so the next CLI call
+# is fast); under tests that would leave servers and reaper processes alive after the run.
+os.environ.setdefault("EHR_R1_GRAPH_LINGER", "0")
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO_DIR = REPO / "graphkit" / "data" / "mimic-iv-demo"
