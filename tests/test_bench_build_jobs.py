@@ -57,7 +57,7 @@ def test_a_killed_job_resumes_where_it_stopped(one_job, tmp_path):
     shutil.copytree(one_job, out)
     # as if the job died inside unit 1 (half-written parts, no marker) and before the dataset
     (out / "parts" / "unit-00001" / "done.json").unlink()
-    (out / "parts" / "unit-00001" / "labevents.train.parquet").write_bytes(b"torn")
+    (out / "parts" / "unit-00001" / "samples.parquet").write_bytes(b"torn")
     (out / "card.json").unlink()
     shutil.rmtree(out / "data")
     result = build(synth_cohort(), out, CONFIG)

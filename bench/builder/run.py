@@ -19,7 +19,6 @@ import json
 import logging
 import shutil
 import time
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,31 +42,41 @@ DONE = "done.json"
 KEYS = "keys.parquet"
 OVER_BUDGET = "record header over the token budget"
 
-ROW_COLUMNS = (
-    "id",
-    "task",
-    "family",
-    "split",
-    "subject_id",
-    "hadm_id",
-    "stay_id",
-    "anchor_time",
-    "context_start",
-    "context_end",
-    "input",
-    "instruction",
-    "output",
-    "label",
-    "output_type",
-    "task_version",
-    "context_items",
-    "target_items",
-    "n_context_events",
-    "n_events",
-    "n_tokens",
-    "truncated",
-)
-PART_COLUMNS = (*ROW_COLUMNS, "sample_key")
+ROW_SCHEMA = {  # the sample row (CONTRACTS.md section 5); label: list[str] for set tasks, else str
+    "id": pl.String,
+    "task": pl.String,
+    "family": pl.String,
+    "split": pl.String,
+    "subject_id": pl.Int64,
+    "hadm_id": pl.Int64,
+    "stay_id": pl.Int64,
+    "anchor_time": pl.Datetime("us"),
+    "context_start": pl.Datetime("us"),
+    "context_end": pl.Datetime("us"),
+    "input": pl.String,
+    "instruction": pl.String,
+    "output": pl.String,
+    "label": pl.String,
+    "output_type": pl.String,
+    "task_version": pl.Int64,
+    "context_items": pl.List(ITEM_SCHEMA),
+    "target_items": pl.List(ITEM_SCHEMA),
+    "n_context_events": pl.Int64,
+    "n_events": pl.Int64,
+    "n_tokens": pl.Int64,
+    "truncated": pl.Boolean,
+    "sample_key": pl.Float64,  # parts only: the merge of units uses it
+}
+ROW_COLUMNS = tuple(c for c in ROW_SCHEMA if c != "sample_key")
+_RECORD_COLUMNS = ("input", "context_items", "n_events", "n_tokens", "truncated")
+# a unit's samples.parquet: the row without the record columns the serializer adds, both label types
+PART_META = {
+    **{c: t for c, t in ROW_SCHEMA.items() if c not in (*_RECORD_COLUMNS, "label")},
+    "label_list": pl.List(pl.String),
+    "label_text": pl.String,
+}
+SAMPLES = "samples.parquet"
+ROW_GROUP = 4096  # small row groups: finalize reads one task at a time through the `task` statistics
 
 
 @dataclass
@@ -110,9 +119,20 @@ def build(
     plan.all_tasks = load_tasks()
     out = Path(out)
     _claim(out, plan, force)
+    from bench.builder.finalize import finalize
+
+    total = len(plan.units)
+    finished = _finished_card(out, plan)
+    if finished is not None:
+        return BuildResult(out, True, total, total, 0, finished)
     index, count = shard
     mine = [u for u in plan.units if u.index % count == index]
     lookups, atc = _lookups(source, config)
+    if total == 1 and mine:
+        # the whole build is one unit: its samples go straight to the dataset, no parts on disk
+        marker, samples = _run_unit(source, lookups, atc, mine[0], plan, out, persist=False)
+        card = finalize(out, plan, progress=progress, in_memory=(marker, samples))
+        return BuildResult(out, True, 1, 1, 1, card)
     handle = progress.start(f"bench build: units of job {index}/{count}", total=len(mine))
     ran = 0
     try:
@@ -124,12 +144,17 @@ def build(
     finally:
         progress.finish(handle)
     done = sum(_unit_done(out, u, plan) for u in plan.units)
-    card = None
-    if done == len(plan.units):
-        from bench.builder.finalize import finalize
+    card = finalize(out, plan, progress=progress) if done == total else None
+    return BuildResult(out, card is not None, done, total, ran, card)
 
-        card = finalize(out, plan, progress=progress)
-    return BuildResult(out, card is not None, done, len(plan.units), ran, card)
+
+def _finished_card(out: Path, plan: BuildPlan) -> dict | None:
+    """The card of a finished build of this plan in ``out`` (nothing is left to do), else None."""
+    path = out / CARD_JSON
+    if not path.exists():
+        return None
+    card = json.loads(path.read_text())
+    return card if card.get("config_hash") == plan.config_hash else None
 
 
 def _claim(out: Path, plan: BuildPlan, force: bool) -> None:
@@ -211,7 +236,10 @@ class _Phases:
         self._wall, self._cpu = wall, cpu
 
 
-def _run_unit(source, lookups, atc, unit: UnitSpec, plan: BuildPlan, out: Path) -> None:
+def _run_unit(
+    source, lookups, atc, unit: UnitSpec, plan: BuildPlan, out: Path, persist: bool = True
+) -> tuple[dict, pl.DataFrame]:
+    """One unit's samples; with ``persist``, written to parts/ with its done.json marker last."""
     from graphkit.ehr.serialize import Serializer
     from graphkit.ehr.timeline import build_timeline
 
@@ -286,52 +314,34 @@ def _run_unit(source, lookups, atc, unit: UnitSpec, plan: BuildPlan, out: Path) 
     items = _ItemIndex(work, windows["event_ids"].explode().drop_nulls())
     phases.lap("context_items")
     folder = out / "parts" / unit.name
-    folder.mkdir(parents=True, exist_ok=True)
-    offset = 0
-    kept_keys = [_KEYS_SCHEMA.clear()]
-    for (key, task), selected in zip(plan.tasks.items(), chosen, strict=True):
-        stats[key].update(kept={}, truncated=0)
-        skipped_over = 0
-        # one serialize_many call per task (the rendered events are shared by all calls); each
-        # split's records are then gathered, not sliced: a slice keeps the task's whole text
-        # buffers, which the parquet writer would walk again for every part
-        records = _records(serializer, items, plan, windows.slice(offset, selected.height), phases)
-        start = 0
-        for split in SPLITS:
-            n = int((selected["split"] == split).sum())
-            rows = pl.concat(
-                [selected.slice(start, n), records.gather(pl.int_range(start, start + n, eager=True))],
-                how="horizontal",
-            )
-            start += n
-            over = int(rows["over_budget"].sum())
-            if over:
-                skipped_over += over
-                rows = rows.filter(~pl.col("over_budget"))
-            rows = _finish_rows(task, rows)
-            with atomic_path(folder / part_name(key, split)) as tmp:
-                rows.write_parquet(tmp, compression_level=1)
-            phases.lap("write")
-            kept_keys.append(
-                rows.select(
-                    pl.lit(key).alias("task"),
-                    "split",
-                    (pl.col("label") if task.output_type != "set" else pl.lit(None, pl.String)).alias(
-                        "label"
-                    ),
-                    "sample_key",
-                )
-            )
-            if rows.height:
-                stats[key]["kept"][split] = rows.height
-                stats[key]["truncated"] += int(rows["truncated"].sum())
-        del records
-        offset += selected.height
-        if skipped_over:
-            stats[key]["skipped"][OVER_BUDGET] = skipped_over
-    if config.per_task is not None:
-        with atomic_path(folder / KEYS) as tmp:
-            pl.concat(kept_keys, how="vertical").write_parquet(tmp)
+    # one serialize_many call for the unit: each event is rendered once, whatever its windows; the
+    # records stay in one frame and one file (slicing them per task would keep the unit's whole text
+    # buffers in every slice, which the parquet writer then walks again for every part)
+    records = _records(serializer, items, plan, windows, phases)
+    meta = pl.concat(
+        [_part_meta(task, selected) for task, selected in zip(plan.tasks.values(), chosen, strict=True)]
+    )
+    samples = pl.concat([meta, records], how="horizontal")
+    del records
+    over = samples.filter(pl.col("over_budget")).group_by("task").len()
+    for key, n in over.iter_rows():
+        stats[key]["skipped"][OVER_BUDGET] = n
+    if over.height:
+        samples = samples.filter(~pl.col("over_budget"))
+    for entry in stats.values():
+        entry.update(kept={}, truncated=0)
+    for (key, split), part in samples.group_by("task", "split"):
+        stats[key]["kept"][split] = part.height
+        stats[key]["truncated"] += int(part["truncated"].sum())
+    samples = samples.drop("over_budget")
+    if persist:
+        folder.mkdir(parents=True, exist_ok=True)
+        with atomic_path(folder / SAMPLES) as tmp:
+            _write_in_blocks(samples, tmp)
+        if config.per_task is not None:
+            with atomic_path(folder / KEYS) as tmp:
+                keys = samples.select("task", "split", pl.col("label_text").alias("label"), "sample_key")
+                keys.write_parquet(tmp)
     phases.lap("write")
     marker = {
         "config_hash": plan.config_hash,
@@ -344,8 +354,10 @@ def _run_unit(source, lookups, atc, unit: UnitSpec, plan: BuildPlan, out: Path) 
         "seconds": round(time.perf_counter() - started, 3),
         "phases": phases.seconds,
     }
-    atomic_write_text(folder / DONE, json.dumps(marker, indent=1, sort_keys=True) + "\n")
+    if persist:
+        atomic_write_text(folder / DONE, json.dumps(marker, indent=1, sort_keys=True) + "\n")
     log.info("bench build: %s done (%d events, %.1f s)", unit.name, timeline.events.height, marker["seconds"])
+    return marker, samples
 
 
 _KEYS_SCHEMA = pl.DataFrame(
@@ -370,8 +382,18 @@ def _known_keys(out: Path, plan: BuildPlan, current: UnitSpec) -> pl.DataFrame:
     return pl.concat([_KEYS_SCHEMA.clear(), *frames], how="vertical")
 
 
-def part_name(task: str, split: str) -> str:
-    return f"{task}.{split}.parquet"
+def _write_in_blocks(frame: pl.DataFrame, path: Path) -> None:
+    """Parquet with row groups of ROW_GROUP rows, each gathered into buffers of its own.
+
+    The serializer's texts share large buffers; written as slices of them, every row group would
+    make the writer walk those whole buffers again (measured: 4x slower on the demo).
+    """
+    blocks = [
+        frame.gather(pl.int_range(start, min(start + ROW_GROUP, frame.height), eager=True))
+        for start in range(0, frame.height, ROW_GROUP)
+    ]
+    whole = pl.concat(blocks, rechunk=False) if blocks else frame
+    whole.write_parquet(path, compression_level=1, row_group_size=ROW_GROUP)
 
 
 def _excluded_key(task, work: Unit) -> str:
@@ -515,66 +537,19 @@ class _ItemIndex:
         )
 
 
-def _finish_rows(task, rows: pl.DataFrame) -> pl.DataFrame:
-    """Rows in the sample format of CONTRACTS.md section 5 (plus the sampling key for the merge)."""
-    label_type = pl.List(pl.String) if task.output_type == "set" else pl.String
-    schema = {
-        "id": pl.String,
-        "task": pl.String,
-        "family": pl.String,
-        "split": pl.String,
-        "subject_id": pl.Int64,
-        "hadm_id": pl.Int64,
-        "stay_id": pl.Int64,
-        "anchor_time": pl.Datetime("us"),
-        "context_start": pl.Datetime("us"),
-        "context_end": pl.Datetime("us"),
-        "input": pl.String,
-        "instruction": pl.String,
-        "output": pl.String,
-        "label": label_type,
-        "output_type": pl.String,
-        "task_version": pl.Int64,
-        "context_items": pl.List(ITEM_SCHEMA),
-        "target_items": pl.List(ITEM_SCHEMA),
-        "n_context_events": pl.Int64,
-        "n_events": pl.Int64,
-        "n_tokens": pl.Int64,
-        "truncated": pl.Boolean,
-        "sample_key": pl.Float64,
-    }
-    if rows.is_empty():
-        return pl.DataFrame(schema=schema)
-    output = pl.col("label").list.join("\n") if task.output_type == "set" else pl.col("label")
-    return rows.select(
-        "id",
-        "task",
+def _part_meta(task, selected: pl.DataFrame) -> pl.DataFrame:
+    """A task's selected samples in the parts' common schema (both label types, one of them null)."""
+    if selected.is_empty():
+        return pl.DataFrame(schema=PART_META)
+    is_set = task.output_type == "set"
+    return selected.with_columns(
+        pl.lit(task.key).alias("task"),
         pl.lit(task.family).alias("family"),
-        "split",
-        "subject_id",
-        "hadm_id",
-        "stay_id",
-        "anchor_time",
-        "context_start",
-        "context_end",
-        "input",
         pl.lit(task.instruction).alias("instruction"),
-        output.alias("output"),
-        "label",
+        (pl.col("label").list.join("\n") if is_set else pl.col("label")).alias("output"),
+        (pl.col("label") if is_set else pl.lit(None, pl.List(pl.String))).alias("label_list"),
+        (pl.lit(None, pl.String) if is_set else pl.col("label")).alias("label_text"),
         pl.lit(task.output_type).alias("output_type"),
         pl.lit(task.version).alias("task_version"),
-        "context_items",
-        "target_items",
         pl.col("n_context").alias("n_context_events"),
-        "n_events",
-        "n_tokens",
-        "truncated",
-        "sample_key",
-    ).cast(schema)
-
-
-def merge_counters(counters) -> dict[str, int]:
-    total: Counter = Counter()
-    for counter in counters:
-        total.update(counter)
-    return dict(sorted(total.items()))
+    ).select([pl.col(c).cast(t) for c, t in PART_META.items()])

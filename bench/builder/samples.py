@@ -541,84 +541,78 @@ def excluded_tables(task: TaskDef, unit: Unit) -> frozenset[str]:
 # ---------------------------------------------------------------------- labels
 
 
+def _decide(frame: pl.DataFrame, yes: pl.Expr, evidence: pl.Expr, added: list[str]) -> pl.DataFrame:
+    """``frame`` (``added`` holds its helper columns) plus ``label`` and ``evidence``."""
+    return (
+        frame.with_columns(yes.fill_null(False).alias("_yes"))
+        .with_columns(
+            pl.when(pl.col("_yes")).then(pl.lit("yes")).otherwise(pl.lit("no")).alias("label"),
+            evidence.alias("evidence"),
+        )
+        .drop("_yes", *added)
+    )
+
+
+def _first_after(frame: pl.DataFrame, others: pl.DataFrame, keys: list[str], after: pl.Expr) -> pl.DataFrame:
+    """``frame`` plus ``_t``: the earliest ``others._t`` among rows matching on ``keys`` where ``after`` holds.
+
+    ``after`` may use the candidate's ``anchor_time`` and ``stay_id`` (e.g. another stay, later).
+    """
+    anchor = [*keys, "anchor_time", "stay_id"]
+    first = (
+        frame.select(anchor)
+        .unique()
+        .join(others, on=keys, how="inner")
+        .filter(after)
+        .group_by(anchor)
+        .agg(pl.col("_t").min())
+    )
+    return frame.join(first, on=anchor, how="left", maintain_order="left", nulls_equal=True)
+
+
 def _label(task: TaskDef, label, unit: Unit, frame: pl.DataFrame, tasks: dict[str, TaskDef]) -> pl.DataFrame:
     """Adds ``label`` ("yes"/"no") and ``evidence`` (time of the data that decides it, or null)."""
-    adm = unit.admissions
-    yes = pl.when(pl.col("_yes")).then(pl.lit("yes")).otherwise(pl.lit("no")).alias("label")
-    hadm = "anchor_hadm"
+    adm = unit.admissions.rename({"hadm_id": "anchor_hadm"})
+    found = pl.col("_t").is_not_null()
+    when_found = pl.when(found).then(pl.col("_t"))
 
     if isinstance(label, AdmittedFromEd):
         joined = frame.join(
-            adm.select(pl.col("hadm_id").alias(hadm), "subject_id", pl.col("admittime").alias("_t")),
-            on=[hadm, "subject_id"],
+            adm.select("anchor_hadm", "subject_id", pl.col("admittime").alias("_t")),
+            on=["anchor_hadm", "subject_id"],
             how="left",
             maintain_order="left",
         )
-        return (
-            joined.with_columns(pl.col("_t").is_not_null().alias("_yes"))
-            .with_columns(yes, pl.when(pl.col("_yes")).then(pl.col("_t")).alias("evidence"))
-            .drop("_yes", "_t")
-        )
+        return _decide(joined, found, when_found, ["_t"])
 
     if isinstance(label, DeathInHospital):
+        columns = ["dischtime", "deathtime", "hospital_expire_flag"]
         joined = frame.join(
-            adm.select(pl.col("hadm_id").alias(hadm), "dischtime", "deathtime", "hospital_expire_flag"),
-            on=hadm,
-            how="left",
-            maintain_order="left",
+            adm.select("anchor_hadm", *columns), on="anchor_hadm", how="left", maintain_order="left"
         )
         died = (pl.col("hospital_expire_flag") == 1) | pl.col("deathtime").is_not_null()
-        return (
-            joined.with_columns(died.fill_null(False).alias("_yes"))
-            .with_columns(
-                yes,
-                pl.when(pl.col("_yes"))
-                .then(pl.coalesce("deathtime", "dischtime"))
-                .otherwise(pl.col("dischtime"))
-                .alias("evidence"),
-            )
-            .drop("_yes", "dischtime", "deathtime", "hospital_expire_flag")
+        # a death is decided when it happens; survival at the discharge
+        evidence = (
+            pl.when(died.fill_null(False)).then(pl.coalesce("deathtime", "dischtime")).otherwise("dischtime")
         )
+        return _decide(joined, died, evidence, columns)
 
     if isinstance(label, IcuAdmissionWithin):
-        icu = unit.table("icustays", ["subject_id", "hadm_id", "stay_id", "intime"])
-        first = (
-            frame.select("anchor_hadm", "anchor_time")
-            .unique()
-            .join(icu.select(pl.col("hadm_id").alias(hadm), pl.col("intime").cast(US)), on=hadm, how="inner")
-            .filter(pl.col("intime") >= pl.col("anchor_time"))
-            .group_by(hadm, "anchor_time")
-            .agg(pl.col("intime").min().alias("_t"))
+        icu = unit.table("icustays", ["hadm_id", "intime"]).select(
+            pl.col("hadm_id").alias("anchor_hadm"), pl.col("intime").cast(US).alias("_t")
         )
-        joined = frame.join(first, on=[hadm, "anchor_time"], how="left", maintain_order="left")
+        joined = _first_after(frame, icu, ["anchor_hadm"], pl.col("_t") >= pl.col("anchor_time"))
         within = pl.col("_t") < _ref(label.origin) + _hours(label.hours)
-        return (
-            joined.with_columns(within.fill_null(False).alias("_yes"))
-            .with_columns(yes, pl.when(pl.col("_yes")).then(pl.col("_t")).alias("evidence"))
-            .drop("_yes", "_t")
-        )
+        return _decide(joined, within, pl.when(within).then(pl.col("_t")), ["_t"])
 
     if isinstance(label, EdReturnWithin):
         ed = unit.table("edstays", ["subject_id", "stay_id", "intime"]).select(
             "subject_id", pl.col("stay_id").alias("_other"), pl.col("intime").cast(US).alias("_t")
         )
-        nxt = (
-            frame.select("subject_id", "stay_id", "anchor_time")
-            .unique()
-            .join(ed, on="subject_id", how="inner")
-            .filter((pl.col("_t") > pl.col("anchor_time")) & (pl.col("_other") != pl.col("stay_id")))
-            .group_by("subject_id", "stay_id", "anchor_time")
-            .agg(pl.col("_t").min())
-        )
-        joined = frame.join(
-            nxt, on=["subject_id", "stay_id", "anchor_time"], how="left", maintain_order="left"
-        )
+        later = (pl.col("_t") > pl.col("anchor_time")) & (pl.col("_other") != pl.col("stay_id"))
+        joined = _first_after(frame, ed, ["subject_id"], later)
         within = pl.col("_t") < _ref(label.origin) + _hours(label.hours)
-        return (
-            joined.with_columns(within.fill_null(False).alias("_yes"))
-            .with_columns(yes, pl.when(pl.col("_yes")).then(pl.col("_t")).alias("evidence"))
-            .drop("_yes", "_t")
-        )
+        return _decide(joined, within, pl.when(within).then(pl.col("_t")), ["_t"])
 
     if isinstance(label, AnyOf):
         parts = {}
@@ -626,27 +620,24 @@ def _label(task: TaskDef, label, unit: Unit, frame: pl.DataFrame, tasks: dict[st
             part = _label(tasks[key], tasks[key].label, unit, frame, tasks)
             parts[f"_y{i}"] = part["label"] == "yes"
             parts[f"_e{i}"] = part["evidence"]
-        joined = frame.with_columns(**parts)
         n = len(label.tasks)
-        yes_times = [pl.when(pl.col(f"_y{i}")).then(pl.col(f"_e{i}")) for i in range(n)]
-        return (
-            joined.with_columns(pl.any_horizontal([f"_y{i}" for i in range(n)]).alias("_yes"))
-            .with_columns(
-                yes,
-                pl.when(pl.col("_yes"))
-                .then(pl.min_horizontal(yes_times))
-                .otherwise(pl.max_horizontal([f"_e{i}" for i in range(n)]))
-                .alias("evidence"),
-            )
-            .drop("_yes", *parts)
+        any_yes = pl.any_horizontal([f"_y{i}" for i in range(n)])
+        # yes: decided by the first component that is yes; no: by the last component to be decided
+        evidence = (
+            pl.when(any_yes)
+            .then(pl.min_horizontal([pl.when(pl.col(f"_y{i}")).then(pl.col(f"_e{i}")) for i in range(n)]))
+            .otherwise(pl.max_horizontal([f"_e{i}" for i in range(n)]))
         )
+        return _decide(frame.with_columns(**parts), any_yes, evidence, list(parts))
 
     if isinstance(label, ReadmissionWithin):
-        own = adm.select(pl.col("hadm_id").alias(hadm), pl.col("admittime").alias("_own"))
+        base = frame.join(
+            adm.select("anchor_hadm", pl.col("admittime").alias("_own")),
+            on="anchor_hadm",
+            how="left",
+            maintain_order="left",
+        ).with_columns(pl.coalesce("_own", "anchor_time").alias("_own"))
         later = adm.select("subject_id", pl.col("admittime").alias("_t"))
-        base = frame.join(own, on=hadm, how="left", maintain_order="left").with_columns(
-            pl.coalesce("_own", "anchor_time").alias("_own")
-        )
         nxt = (
             base.select("subject_id", "_own")
             .unique()
@@ -657,69 +648,41 @@ def _label(task: TaskDef, label, unit: Unit, frame: pl.DataFrame, tasks: dict[st
         )
         joined = base.join(nxt, on=["subject_id", "_own"], how="left", maintain_order="left")
         within = pl.col("_t") < _ref(label.origin) + _days(label.days)
-        return (
-            joined.with_columns(within.fill_null(False).alias("_yes"))
-            .with_columns(yes, pl.when(pl.col("_yes")).then(pl.col("_t")).alias("evidence"))
-            .drop("_yes", "_t", "_own")
-        )
+        return _decide(joined, within, pl.when(within).then(pl.col("_t")), ["_t", "_own"])
 
     if isinstance(label, LosExceeds):
         joined = frame.join(
-            adm.select(pl.col("hadm_id").alias(hadm), "admittime", "dischtime"),
-            on=hadm,
+            adm.select("anchor_hadm", "admittime", "dischtime"),
+            on="anchor_hadm",
             how="left",
             maintain_order="left",
         )
         longer = (pl.col("dischtime") - pl.col("admittime")) > _days(label.days)
-        return (
-            joined.with_columns(longer.fill_null(False).alias("_yes"))
-            .with_columns(yes, pl.col("dischtime").alias("evidence"))
-            .drop("_yes", "admittime", "dischtime")
-        )
+        return _decide(joined, longer, pl.col("dischtime"), ["admittime", "dischtime"])
 
     if isinstance(label, DeathWithin):
         joined = frame.join(unit.death_times, on="subject_id", how="left", maintain_order="left")
         within = pl.col("death_time") < _ref(label.origin) + _days(label.days)
-        return (
-            joined.with_columns(within.fill_null(False).alias("_yes"))
-            .with_columns(yes, pl.when(pl.col("_yes")).then(pl.col("death_time")).alias("evidence"))
-            .drop("_yes", "death_time")
-        )
+        return _decide(joined, within, pl.when(within).then(pl.col("death_time")), ["death_time"])
 
     if isinstance(label, IcuLosAtLeast):
         longer = (pl.col("anchor_end") - pl.col("anchor_time")) >= _days(label.days)
-        return (
-            frame.with_columns(longer.fill_null(False).alias("_yes"))
-            .with_columns(yes, pl.col("anchor_end").alias("evidence"))
-            .drop("_yes")
-        )
+        return _decide(frame, longer, pl.col("anchor_end"), [])
 
     if isinstance(label, IcuReadmission):
-        icu = unit.table("icustays", ["subject_id", "hadm_id", "stay_id", "intime"]).select(
-            pl.col("hadm_id").alias(hadm),
+        icu = unit.table("icustays", ["hadm_id", "stay_id", "intime"]).select(
+            pl.col("hadm_id").alias("anchor_hadm"),
             pl.col("stay_id").alias("_other"),
             pl.col("intime").cast(US).alias("_t"),
         )
-        nxt = (
-            frame.select(hadm, "stay_id", "anchor_time")
-            .unique()
-            .join(icu, on=hadm, how="inner")
-            .filter((pl.col("_t") > pl.col("anchor_time")) & (pl.col("_other") != pl.col("stay_id")))
-            .group_by(hadm, "stay_id", "anchor_time")
-            .agg(pl.col("_t").min())
-        )
-        joined = frame.join(nxt, on=[hadm, "stay_id", "anchor_time"], how="left", maintain_order="left").join(
-            adm.select(pl.col("hadm_id").alias(hadm), pl.col("dischtime").alias("_disch")),
-            on=hadm,
+        later = (pl.col("_t") > pl.col("anchor_time")) & (pl.col("_other") != pl.col("stay_id"))
+        joined = _first_after(frame, icu, ["anchor_hadm"], later).join(
+            adm.select("anchor_hadm", pl.col("dischtime").alias("_disch")),
+            on="anchor_hadm",
             how="left",
             maintain_order="left",
         )
-        return (
-            joined.with_columns(pl.col("_t").is_not_null().alias("_yes"))
-            .with_columns(
-                yes, pl.when(pl.col("_yes")).then(pl.col("_t")).otherwise(pl.col("_disch")).alias("evidence")
-            )
-            .drop("_yes", "_t", "_disch")
-        )
+        # a return is decided when it happens; no return at the hospital discharge
+        return _decide(joined, found, pl.coalesce("_t", "_disch"), ["_t", "_disch"])
 
     raise ConfigError("unknown label kind", where=f"task {task.key}: label", value=type(label).__name__)
