@@ -11,6 +11,7 @@ from graphkit.curation.ledger import EdgeKey
 from graphkit.thinking import (
     AssociationIndex,
     MiningOptions,
+    SearchOptions,
     Snapshot,
     StoreAdjacency,
     ThinkingGraphBuilder,
@@ -40,7 +41,7 @@ def test_a_rejected_edge_leaves_the_thinking_graphs_of_the_demo_graph(demo_graph
     associations = AssociationIndex(mine_associations(concepts, MiningOptions(), samples=samples).associations)
     context = sorted(set(concepts.filter(pl.col("role") == "context")["cui"]))
     targets = sorted(set(concepts.filter(pl.col("role") == "target")["cui"]))
-    options = ThinkingOptions()
+    options = ThinkingOptions(search=SearchOptions(max_hops=3, max_expanded=300))  # bounded: the live search is Cypher
     workspace = Workspace(tmp_path / "ws")  # the curation's own files (ledger, snapshot) outside the shared demo
     Snapshot.from_store(store).save(snapshot_dir(workspace, "kg"))
 

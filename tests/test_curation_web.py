@@ -204,3 +204,21 @@ def test_the_page_in_headless_chromium(served, tmp_path):
     entry = Ledger.of(graph.workspace).entries()[0]
     assert (entry.op, entry.edge, entry.curator, entry.evidence) == ("reject", HEPARIN_TREATS, "dana", ("DailyMed label",))
     assert Curation(graph.store, graph.workspace).live(HEPARIN_TREATS)["status"] == "rejected"
+
+
+def test_curate_serve_prints_its_url_and_refuses_other_hosts(tiny, cli, monkeypatch):
+    monkeypatch.setenv("EHR_R1_WORKSPACE", str(tiny.workspace.root))
+    refused = cli("curate", "serve", "--host", "0.0.0.0")
+    assert refused.exit_code == 2 and "loopback only" in refused.output and "--allow-remote" in refused.output
+    env = {**os.environ, "EHR_R1_WORKSPACE": str(tiny.workspace.root), "PYTHONPATH": str(REPO)}
+    server = subprocess.Popen([sys.executable, "-m", "ehr_r1.cli", "curate", "serve", "--port", "0"], cwd=REPO, env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = server.stdout.readline()
+        assert line.startswith("curation page: http://127.0.0.1:") and "/?token=" in line
+        url = line.split(": ", 1)[1].strip()
+        assert httpx.get(url, timeout=60).status_code == 200
+        assert httpx.get(url.split("?")[0], timeout=60).status_code == 403
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
