@@ -60,6 +60,7 @@ def test_the_token_is_required_on_every_request_and_the_page_is_loopback_only(se
     assert first.status_code == 200
     cookie = first.headers["set-cookie"]
     assert "httponly" in cookie.lower() and "samesite=strict" in cookie.lower() and TOKEN in cookie
+    assert first.headers["content-security-policy"] == "default-src 'self'; frame-ancestors 'none'"
     assert anonymous.get("/static/curate.css").status_code == 200  # the cookie carries it now
     forged = anonymous.post("/edge/change", data={"key": HEPARIN_TREATS.text, "op": "reject", "reason": "x",
                                                   "curator": "mallory", "version": "0"})

@@ -107,6 +107,9 @@ def create_app(store, workspace, *, token: str, ledger: Ledger | None = None, gr
             if request.query_params.get("token"):
                 response.set_cookie(COOKIE, token, httponly=True, samesite="strict", path="/")
             response.headers.setdefault("Cache-Control", "no-store")
+            # everything the page needs is its own: no other origin, no framing by another site
+            response.headers.setdefault("Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'")
+            response.headers.setdefault("X-Content-Type-Options", "nosniff")
             return response
 
     ranking = UsageRanking(store)
