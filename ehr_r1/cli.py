@@ -76,6 +76,7 @@ def _register() -> None:
     from graphkit.store.cli import app as graph_app; app.add_typer(graph_app, name="graph")  # noqa: E702
     from graphkit.kg.cli import register as register_kg; register_kg(graph_app)  # noqa: E702
     from generators.cli import app as generate_app; app.add_typer(generate_app, name="generate")  # noqa: E702
+    from graphkit.thinking.cli import register as register_thinking; register_thinking(generate_app)  # noqa: E702
     from graphkit.curation.cli import app as curate_app; app.add_typer(curate_app, name="curate")  # noqa: E702
 
 

@@ -234,6 +234,7 @@ class SnapshotBuilderFactory:
     associations: pl.DataFrame
     options: ThinkingOptions
     graph_hash: str = ""
+    pair_cache: int = 100_000
 
     def __call__(self) -> ThinkingGraphBuilder:
         from graphkit.thinking.snapshot import Snapshot
@@ -244,6 +245,7 @@ class SnapshotBuilderFactory:
             AssociationIndex(self.associations),
             self.options,
             graph_hash=self.graph_hash or snapshot.meta.get("graph_hash", ""),
+            pair_cache=self.pair_cache,
         )
 
 

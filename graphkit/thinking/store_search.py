@@ -19,6 +19,7 @@ from graphkit.thinking.search import BOTH, IN, OUT
 from graphkit.thinking.snapshot import edge_origin
 
 _QUERY = {OUT: "thinking_out_edges", IN: "thinking_in_edges"}
+_DEGREE_QUERY = {OUT: "thinking_out_degrees", IN: "thinking_in_degrees"}
 _EMPTY = np.empty(0, dtype=np.int64)
 
 
@@ -44,6 +45,7 @@ class StoreAdjacency:
         self._edge_handle: dict[str, int] = {}
         self._edges: list[Edge] = []
         self._lists: dict[str, dict[int, tuple[np.ndarray, np.ndarray]]] = {OUT: {}, IN: {}}
+        self._degrees: dict[str, dict[int, int]] = {OUT: {}, IN: {}}
 
     @property
     def n_nodes(self) -> int:
@@ -118,13 +120,19 @@ class StoreAdjacency:
         return np.concatenate(origins), np.concatenate(reached), np.concatenate(edges)
 
     def degrees(self, nodes: np.ndarray, mode: str) -> np.ndarray:
+        """Counted in the server for nodes whose relationships were not fetched yet (a hub's are many)."""
         directions = {OUT: (OUT,), IN: (IN,), BOTH: (OUT, IN)}[mode]
         node_list = [int(n) for n in nodes]
         total = np.zeros(len(node_list), dtype=np.int64)
         for direction in directions:
-            self._fetch(node_list, direction)
-            lists = self._lists[direction]
-            total += np.array([lists[n][0].size for n in node_list], dtype=np.int64)
+            lists, known = self._lists[direction], self._degrees[direction]
+            missing = sorted({n for n in node_list if n not in lists and n not in known})
+            for start in range(0, len(missing), self.batch_size):
+                chunk = missing[start : start + self.batch_size]
+                rows = self.store.run(_DEGREE_QUERY[direction], cuis=[self._cui[n] for n in chunk], excluded=self._excluded)
+                for row in rows:
+                    known[self._handle[row["cui"]]] = int(row["degree"])
+            total += np.array([lists[n][0].size if n in lists else known.get(n, 0) for n in node_list], dtype=np.int64)
         return total
 
     def edge_keys(self, edges: np.ndarray) -> list[str]:

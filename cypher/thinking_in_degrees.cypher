@@ -1,0 +1,6 @@
+// Path search, store-backed: how many traversable relationships arrive at each of these concepts.
+UNWIND $cuis AS cui
+MATCH (a:Concept {cui: cui})
+OPTIONAL MATCH (a)<-[r]-(b:Concept)
+WHERE NOT type(r) IN $excluded AND coalesce(r.status, 'active') <> 'rejected' AND b.cui <> cui
+RETURN cui, count(r) AS degree
