@@ -105,14 +105,15 @@ def test_demo_graph_end_to_end(demo_graph):
     treats = demo_graph.store.query(
         "MATCH (i:Item)-[:MAPS_TO]->(d:Concept)-[r]->(x:Concept)<-[:MAPS_TO]-(j:Item) "
         "WHERE type(r) <> 'ASSOCIATED_WITH' AND i.table = 'prescriptions' AND j.table = 'diagnoses_icd' "
-        "RETURN i.id AS drug, j.id AS dx, d.cui AS drug_cui, x.cui AS dx_cui LIMIT 1"
+        "RETURN i.id AS drug, j.id AS dx, d.cui AS drug_cui, x.cui AS dx_cui ORDER BY drug, dx LIMIT 1"
     )
     assert treats, "the demo graph links no prescription to a diagnosis it relates to"
     drug, dx = treats[0]["drug"], treats[0]["dx"]
+    # 6 of 40 samples: lift 40/6 clears the default min_lift of 5 (which is strict)
     rows = [
         {"id": f"d{i}", "task": "diagnoses_icd", "split": "train", "context_items": [_item(drug)] if i < 6 else [],
          "target_items": [_item(dx)] if i < 6 else [_item("none:0")]}
-        for i in range(30)
+        for i in range(40)
     ]
     concepts = sample_concepts(pl.DataFrame(rows), links)
     result = mine_associations(concepts, MiningOptions(), samples=pl.DataFrame(rows))
