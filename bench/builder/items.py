@@ -1,9 +1,9 @@
 """Item keys: which concept-bearing item each timeline row holds, as ``{table, key, name}``.
 
-Keys follow CONTRACTS.md section 4b where the knowledge-graph linker defines them
+Keys follow docs/interfaces.md §4b where the knowledge-graph linker defines them
 (``labevents:<itemid>``, ``diagnoses_icd:<version>:<code>``, ``prescriptions:<drug>``...) and the
-same pattern (``<table>:<value>``) for the other tables; the whole list is in CONTRACTS.md
-section 5. A row yields no item when a key column is empty. The rules are data: ``ITEM_RULES``.
+same pattern (``<table>:<value>``) for the other tables; the whole list is in
+docs/interfaces.md §5. A row yields no item when a key column is empty. The rules are data: ``ITEM_RULES``.
 """
 
 from __future__ import annotations

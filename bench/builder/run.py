@@ -25,6 +25,7 @@ from pathlib import Path
 import polars as pl
 
 from bench.builder import sampling
+from bench.builder.dated_rows import link_whole_day_stays, unlinked_date_tables
 from bench.builder.items import ITEM_SCHEMA, event_items
 from bench.builder.plan import BuildConfig, BuildPlan, UnitSpec, plan_units, select_tasks, source_fingerprint
 from bench.builder.samples import Unit, candidates, excluded_tables
@@ -42,7 +43,7 @@ DONE = "done.json"
 KEYS = "keys.parquet"
 OVER_BUDGET = "record header over the token budget"
 
-ROW_SCHEMA = {  # the sample row (CONTRACTS.md section 5); label: list[str] for set tasks, else str
+ROW_SCHEMA = {  # the sample row (docs/interfaces.md §5); label: list[str] for set tasks, else str
     "id": pl.String,
     "task": pl.String,
     "family": pl.String,
@@ -250,6 +251,8 @@ def _run_unit(
     timeline = build_timeline(
         source, shard=unit.shard, subjects=subjects, definition=config.style, lookups=lookups
     )
+    # windows, anchors and the serializer must agree on which admission an OMR row belongs to
+    timeline = link_whole_day_stays(timeline, unlinked_date_tables(source))
     work = Unit(source, timeline, unit.shard, subjects, atc=atc)
     splits = split_frame(timeline.subjects.to_list(), config.split_ratios)
     phases.lap("timeline")

@@ -55,6 +55,9 @@ ONE_SECOND = dt.timedelta(seconds=1)
 NO_TARGET = "no target item"
 TOO_MANY_ITEMS = "more target items than max_items"
 TOO_FEW_EVENTS = "fewer context events than min_events"
+# kept apart because such a context can only hold the subject's other events without an admission
+# (an outpatient lab, an OMR row of a day not wholly inside a stay), which rarely reach min_events
+TOO_FEW_EVENTS_NO_ADMISSION = "fewer context events than min_events (anchor outside any admission)"
 TOO_MANY_EVENTS = "more context events than max_events"
 ADMISSION_BEFORE_CONTEXT = "admission starts before the context window"
 DISCHARGE_IN_CONTEXT = "discharge before the context end (sample rule)"
@@ -519,8 +522,11 @@ def _count_and_filter(task: TaskDef, unit: Unit, frame: pl.DataFrame, skipped: C
     )
     counts = unit.windows.count(windows, excluded_tables(task, unit))
     frame = frame.with_columns(pl.Series("n_context", counts, dtype=pl.Int64))
+    too_few = frame.filter(pl.col("n_context") < context.min_events)
+    outside = too_few.filter(pl.col("same_admission") & pl.col("hadm_id").is_null()).height
+    skipped[TOO_FEW_EVENTS_NO_ADMISSION] += outside
+    skipped[TOO_FEW_EVENTS] += too_few.height - outside
     enough = frame.filter(pl.col("n_context") >= context.min_events)
-    skipped[TOO_FEW_EVENTS] += frame.height - enough.height
     if context.max_events is not None:
         fits = enough.filter(pl.col("n_context") <= context.max_events)
         skipped[TOO_MANY_EVENTS] += enough.height - fits.height
