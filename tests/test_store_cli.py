@@ -117,6 +117,15 @@ def test_export_neo4j_admin_round_trips(cli, graph_ws, tmp_path):
             assert ids == stored
 
 
+def test_export_keeps_a_curated_mapping_status(cli, graph_ws, tmp_path):
+    # curators reject item -> concept mappings (curate reject on a MAPS_TO edge): export must carry it
+    assert cli("graph", "query", "MATCH (:Item)-[r:MAPS_TO]->(:Concept) SET r.status = 'rejected'", "--write").exit_code == 0
+    out = tmp_path / "export"
+    result = cli("graph", "export", "--format", "neo4j-admin", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    maps = pl.read_csv(out / "relationships" / "MAPS_TO.csv", infer_schema=False)
+    assert maps["status"].to_list() == ["rejected"]
+
 def test_stop(cli, graph_ws, monkeypatch):
     monkeypatch.setenv("EHR_R1_GRAPH_LINGER", "60")
     assert cli("graph", "stats").exit_code == 0  # leaves the server lingering

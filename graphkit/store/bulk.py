@@ -106,9 +106,9 @@ def relationship_frame(rel_type: str, rows: Any, spec: RelationshipSpec) -> pl.D
         or frame["dst"].null_count()
     ):
         raise ConfigError(f"every {rel_type} row needs 'src' and 'dst'", where=f"relationships {rel_type}")
-    if spec.identity == CONCEPT_RELATION.identity:
-        if "edge_id" not in frame.columns or frame["edge_id"].null_count():
-            frame = frame.with_columns(_edge_ids(frame, rel_type))
+    if spec.identity == CONCEPT_RELATION.identity and ("edge_id" not in frame.columns or frame["edge_id"].null_count()):
+        frame = frame.with_columns(_edge_ids(frame, rel_type))
+    if "status" in spec.properties:  # as the merge path (base.prepare_relationship_rows)
         if "status" not in frame.columns:
             frame = frame.with_columns(pl.lit("active").alias("status"))
         frame = frame.with_columns(pl.col("status").fill_null("active"))

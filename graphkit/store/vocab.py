@@ -44,7 +44,7 @@ NODE_LABELS: Mapping[str, NodeSpec] = {
     ),
     "Code": NodeSpec("id", {"id": "string", "sab": "string", "code": "string", "name": "string"}),
     "Item": NodeSpec("id", {"id": "string", "table": "string", "code": "string", "name": "string"}),
-    # thinking-graph records (graphkit.thinking, CONTRACTS.md section 8)
+    # thinking-graph records (graphkit.thinking, docs/interfaces.md §8)
     "Case": NodeSpec(
         "id",
         {
@@ -93,7 +93,8 @@ CONCEPT_RELATION_PROPERTIES: Mapping[str, str] = {
 ENGINE_TYPES: Mapping[str, RelationshipSpec] = {
     "CODE_OF": RelationshipSpec("Code", "Concept", {"source": "string"}),
     "MAPS_TO": RelationshipSpec(
-        "Item", "Concept", {"method": "string", "score": "float", "source": "string"}
+        # status: set by curators (curation_set_mapping_status.cypher); absent means active
+        "Item", "Concept", {"method": "string", "score": "float", "source": "string", "status": "string"}
     ),
     # mined by graphkit.thinking on training patients (context concept -> target concept)
     "ASSOCIATED_WITH": RelationshipSpec(
