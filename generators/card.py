@@ -105,7 +105,7 @@ def versions(verbalizer_kind: str) -> dict[str, str | None]:
 def write_card(out: Path, manifest: Mapping[str, Any], stats: Mapping[str, Any], files: Mapping[str, list[str]]) -> dict[str, Any]:
     card = {
         "name": out.name,
-        "format": "ehr-ins cases (CONTRACTS.md section 6)",
+        "format": "ehr-ins cases (docs/interfaces.md §6)",
         "config_hash": manifest["config_hash"],
         "thinking_hash": manifest.get("thinking_hash"),
         "n_shards": manifest["n_shards"],

@@ -1,4 +1,4 @@
-"""EHR-Ins case rows (CONTRACTS.md section 6) in the chat format training consumes.
+"""EHR-Ins case rows (docs/interfaces.md §6) in the chat format training consumes.
 
 ``id, task, kind ("reasoning"|"direct"), messages, enable_thinking, label, output_type,
 sample_id, graph_hash``. The user turn is the record, a line break, the instruction (as the

@@ -18,7 +18,8 @@ Samples = Annotated[list[Path], typer.Option(
     "--samples", "-s", help="EHR-Bench sample rows: parquet/JSONL files or directories (default <workspace>/bench/samples).",
     show_default=False)]
 Thinking = Annotated[list[Path], typer.Option(
-    "--thinking", help="Thinking graphs: JSONL files or directories, one graph (CONTRACTS.md section 8) per line.",
+    "--thinking", help="Thinking graphs: JSONL files or directories, one graph (docs/interfaces.md §8) per line "
+    "(default: what `generate thinking` wrote in <workspace>/thinking).",
     show_default=False)]
 Links = Annotated[list[Path], typer.Option(
     "--links", help="Item links (parquet/JSONL rows key, cui): which graph targets stand for which gold item.",
@@ -57,15 +58,31 @@ def _config(ctx: typer.Context, *, samples: list[Path] | None, thinking: list[Pa
 
     ws = workspace(ctx)
     use_cache = not no_cache and verbalizer["kind"] != "template"
+    thinking = thinking or _workspace_thinking(ws)
     return load_config({
         "samples": samples or [ws.bench / "samples"],
-        "thinking": thinking or [],
-        "links": links or [],
+        "thinking": thinking,
+        "links": links or _links_beside(thinking),
         "out": out or ws.datasets / "ehr-ins",
         "cache": (cache or ws.cache / "generate" / "responses.sqlite") if use_cache else None,
         "verbalizer": verbalizer,
         **values,
     })
+
+
+def _workspace_thinking(ws) -> list[Path]:
+    """What `generate thinking` wrote into this workspace, if anything."""
+    folder = ws.root / "thinking"
+    return [folder] if folder.is_dir() and any(folder.glob("*.jsonl")) else []
+
+
+def _links_beside(thinking: list[Path]) -> list[Path]:
+    """The item links `generate thinking` saved beside each thinking-graph file it wrote."""
+    from generators.inputs import thinking_files
+    from graphkit.thinking.run import links_sidecar
+
+    found = [links_sidecar(file) for file in thinking_files(thinking)] if thinking else []
+    return [file for file in found if file.exists()]
 
 
 @app.command("cases")

@@ -1,4 +1,4 @@
-"""What a case is made from: EHR-Bench sample rows (CONTRACTS.md section 5) and thinking graphs (section 8).
+"""What a case is made from: EHR-Bench sample rows (docs/interfaces.md §5) and thinking graphs (§8).
 
 Sample rows come from parquet or JSONL files (or directories of them); thinking graphs from JSONL
 files of ``ThinkingGraph.to_json`` lines, matched to samples by ``sample_id``. Only the columns a
@@ -33,7 +33,7 @@ OUTPUT_TYPES = ("set", "binary", "class")
 
 @dataclass(frozen=True)
 class CaseInput:
-    """One sample to turn into cases: its row (section 5) and its thinking graph (section 8) if any."""
+    """One sample to turn into cases: its row (§5) and its thinking graph (§8) if any."""
 
     index: int  # position in the sample files; the order cases are written in
     sample: Mapping[str, Any]
@@ -161,7 +161,7 @@ def _missing_columns(path: Path, names: Iterable[str]) -> None:
     missing = [column for column in SAMPLE_COLUMNS if column not in set(names)]
     if missing:
         raise InputError(f"sample rows lack column {missing[0]!r}", where=str(path),
-                         fix="use EHR-Bench sample rows (CONTRACTS.md section 5, written by the bench builder)")
+                         fix="use EHR-Bench sample rows (docs/interfaces.md §5, written by the bench builder)")
 
 
 def _file_rows(path: Path, keep: Callable[[str, str, str], bool]) -> Iterator[dict[str, Any]]:
@@ -266,7 +266,7 @@ def read_thinking(paths: Sequence[Path], sample_ids: set[str] | None = None) -> 
                                      fix="regenerate the thinking graphs") from None
                 if not isinstance(data, dict) or "sample_id" not in data:
                     raise InputError("not a thinking graph", where=f"{file} line {number}",
-                                     fix="write thinking graphs with ThinkingGraph.to_json (CONTRACTS.md section 8)")
+                                     fix="write thinking graphs with ThinkingGraph.to_json (docs/interfaces.md §8)")
                 if sample_ids is None or str(data["sample_id"]) in sample_ids:
                     graphs[str(data["sample_id"])] = ThinkingGraph.from_dict(data)
     return graphs
@@ -274,15 +274,11 @@ def read_thinking(paths: Sequence[Path], sample_ids: set[str] | None = None) -> 
 
 def read_links(paths: Sequence[Path]) -> dict[str, set[str]]:
     """Item key -> concepts, from parquet or JSONL rows with columns ``key`` and ``cui``."""
-    import polars as pl
+    from graphkit.thinking.samples import read_links as read_link_rows
 
     links: dict[str, set[str]] = {}
     for file in link_files(paths):
-        frame = pl.read_parquet(file) if file.name.endswith(".parquet") else pl.read_ndjson(file)
-        if not {"key", "cui"} <= set(frame.columns):
-            raise InputError("item links need the columns key and cui", where=str(file), value=frame.columns,
-                             fix="export them with graphkit.thinking.store_io.load_item_links(store)")
-        for key, cui in frame.select(pl.col("key").cast(pl.String), pl.col("cui").cast(pl.String)).iter_rows():
+        for key, cui in read_link_rows(file).iter_rows():
             links.setdefault(key, set()).add(cui)
     return links
 

@@ -9,7 +9,14 @@ import polars as pl
 import pytest
 
 from graphkit.store import open_store
-from graphkit.thinking import AssociationIndex, MiningOptions, Snapshot, ThinkingGraph, ThinkingGraphBuilder, ThinkingOptions
+from graphkit.thinking import (
+    AssociationIndex,
+    MiningOptions,
+    Snapshot,
+    ThinkingGraph,
+    ThinkingGraphBuilder,
+    ThinkingOptions,
+)
 from graphkit.thinking.mining import mine_associations, sample_concepts
 from graphkit.thinking.store_io import load_item_links
 from tests.test_thinking_store import load
@@ -128,3 +135,35 @@ def test_demo_graph_end_to_end(demo_graph):
     assert first[0].start in context and first[-1].end == treats[0]["dx_cui"]
     assert all(step.edge.relation != "ASSOCIATED_WITH" for step in first)
     assert graph.node(treats[0]["dx_cui"]).name
+
+
+def _full_rows(samples: pl.DataFrame) -> pl.DataFrame:
+    """The hand-made rows above as whole EHR-Bench sample rows, each context item in the record."""
+    rows = []
+    for row in samples.to_dicts():
+        label = [item["name"] for item in row["target_items"]]
+        record = "\n".join(f"## Event [2150-01-01 0{n}:00:00]\n- Item: {item['name']}" for n, item in enumerate(row["context_items"]))
+        rows.append({**row, "family": "decision", "subject_id": 1, "hadm_id": 2, "stay_id": None, "input": record,
+                     "instruction": "Which diagnoses come next?", "output": "\n".join(label), "label": label,
+                     "output_type": "set", "task_version": 1})
+    return pl.DataFrame(rows)
+
+
+def test_generate_cases_picks_up_the_workspace_thinking_graphs_and_their_links(cli, thinking_ws, tmp_path):
+    ws, samples, links = thinking_ws
+    assert cli("generate", "mine", "--samples", samples, "--links", links, "--min-support", "5",
+               "--min-lift", "1.0").exit_code == 0
+    built = cli("generate", "thinking", "--samples", samples, "--links", links, "--workers", "1")
+    assert built.exit_code == 0, built.output
+    sidecar = ws / "thinking" / "kg.links.parquet"
+    assert json.loads(built.stdout)["links"] == str(sidecar)
+    assert sorted(pl.read_parquet(sidecar).rows()) == sorted(LINKS.items())
+
+    full = tmp_path / "full-samples.parquet"
+    _full_rows(pl.read_parquet(samples)).write_parquet(full)
+    made = cli("generate", "cases", "--samples", full)  # no --thinking, no --links
+    assert made.exit_code == 0, made.output
+    cases = [json.loads(line) for line in (ws / "datasets" / "ehr-ins" / "cases.jsonl").read_text().splitlines()]
+    reasoning = {c["sample_id"] for c in cases if c["kind"] == "reasoning"}
+    # the gold item's name is its key, which no concept is named: only the links explain it
+    assert reasoning and reasoning <= {f"s{i:02d}" for i in range(6)}

@@ -1,4 +1,4 @@
-"""Association mining, typed path search and thinking-graph objects (CONTRACTS.md section 8).
+"""Association mining, typed path search and thinking-graph objects (docs/interfaces.md §8).
 
     from graphkit.thinking import (Snapshot, ThinkingGraphBuilder, AssociationIndex, ThinkingOptions,
                                    mine_associations, sample_concepts, ThinkingGraph)

@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 
+from graphkit.atomic import atomic_path
 from graphkit.cli_common import RichProgress, console, err_console, workspace
 from graphkit.store.cli import (
     ask_password_option,
@@ -129,7 +130,7 @@ def thinking(
 ) -> None:
     """Build a thinking graph per sample (evidence, typed paths to each gold target) as JSONL; resumable."""
     from graphkit.thinking.options import DEFAULT_EXCLUDED_TYPES, SearchOptions, ThinkingOptions
-    from graphkit.thinking.run import run_thinking
+    from graphkit.thinking.run import links_sidecar, run_thinking
 
     excluded = (DEFAULT_EXCLUDED_TYPES | set(exclude or [])) - set(include or [])
     options = ThinkingOptions(
@@ -141,12 +142,19 @@ def thinking(
     ws = workspace(ctx)
     target = out or ws.sub("thinking") / f"{graph}.jsonl"
     with open_store_from_cli(ctx, backend, uri, user, database, ask_password, graph) as store, RichProgress() as progress:
+        item_links = _links(store, links)
         report = run_thinking(
             store, ws, samples or [ws.bench / "samples"], target, options,
-            tasks=task, splits=split, links=_links(store, links), live=live, refresh_snapshot=refresh_snapshot,
+            tasks=task, splits=split, links=item_links, live=live, refresh_snapshot=refresh_snapshot,
             workers=workers, record=record, graph=graph, progress=progress,
         )
+    # `generate cases` needs the same links to tell which graph target stands for which gold item
+    sidecar = links_sidecar(target)
+    with atomic_path(sidecar) as tmp:
+        item_links.write_parquet(tmp)
+    report["links"] = str(sidecar)
     console.print_json(json.dumps(report))
+
 
 
 def usage(

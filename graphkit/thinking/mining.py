@@ -67,7 +67,7 @@ def association_edge_id(source: str, target: str, task: str) -> str:
 def sample_concepts(samples: pl.DataFrame | pl.LazyFrame, links: pl.DataFrame | pl.LazyFrame) -> pl.LazyFrame:
     """EHR-Bench sample rows (id, task, split, context_items, target_items) to concept rows.
 
-    ``links``: one row per (key, cui) — the item keys of CONTRACTS.md section 4 and their
+    ``links``: one row per (key, cui) — the item keys of docs/interfaces.md §4 and their
     concepts (``load_item_links`` reads them from the store, rejected mappings left out).
     Items without a concept are dropped.
     """
@@ -77,7 +77,7 @@ def sample_concepts(samples: pl.DataFrame | pl.LazyFrame, links: pl.DataFrame | 
     if missing:
         raise InputError(
             "sample rows lack columns", where="samples", value=missing,
-            fix="give EHR-Bench sample rows (CONTRACTS.md section 5)",
+            fix="give EHR-Bench sample rows (docs/interfaces.md §5)",
         )
     links = links.lazy().select(pl.col("key").cast(pl.String), pl.col("cui").cast(pl.String)).unique()
     parts = []

@@ -1,6 +1,6 @@
 """The thinking graph of one sample: evidence, paths of typed directed edges, targets.
 
-The JSON shape is the contract with generators and curation (CONTRACTS.md section 8)::
+The JSON shape is the contract with generators and curation (docs/interfaces.md §8)::
 
     {"sample_id", "task", "graph_hash", "config_hash",
      "nodes": [{"cui", "name", "semantic_type", "semantic_group", "role"}],

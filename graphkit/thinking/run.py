@@ -78,6 +78,11 @@ def _resume(partial: Path) -> set[str]:
     return {json.loads(line)["sample_id"] for line in whole.splitlines() if line.strip()}
 
 
+def links_sidecar(thinking_file: Path) -> Path:
+    """Where `generate thinking` keeps the item links its graphs were built with."""
+    return thinking_file.with_name(thinking_file.name.removesuffix(".jsonl") + ".links.parquet")
+
+
 def run_thinking(
     store,
     workspace: Workspace,

@@ -1,4 +1,4 @@
-"""Reading EHR-Bench sample rows (CONTRACTS.md section 5) and item links for mining and thinking graphs.
+"""Reading EHR-Bench sample rows (docs/interfaces.md §5) and item links for mining and thinking graphs.
 
 Only the columns the thinking layer needs are read (``id, task, split, context_items,
 target_items``), lazily, from parquet or JSONL files or folders of them.
@@ -44,7 +44,7 @@ def scan_samples(paths: Sequence[Path], *, tasks: Iterable[str] | None = None, s
         frame = _scan(file)
         missing = [c for c in SAMPLE_COLUMNS if c not in frame.collect_schema().names()]
         if missing:
-            raise InputError("sample rows lack columns", where=str(file), value=missing, fix="give EHR-Bench sample rows (CONTRACTS.md section 5)")
+            raise InputError("sample rows lack columns", where=str(file), value=missing, fix="give EHR-Bench sample rows (docs/interfaces.md §5)")
         frames.append(frame.select(SAMPLE_COLUMNS))
     samples = pl.concat(frames, how="diagonal_relaxed")
     if tasks:
@@ -60,6 +60,7 @@ def read_links(path: Path) -> pl.DataFrame:
     for file in _files([path], "item-link", "--links"):
         frame = _scan(file).collect()
         if not {"key", "cui"} <= set(frame.columns):
-            raise InputError("item links need the columns key and cui", where=str(file), value=frame.columns)
+            raise InputError("item links need the columns key and cui", where=str(file), value=frame.columns,
+                             fix="export them with graphkit.thinking.store_io.load_item_links(store)")
         frames.append(frame.select(pl.col("key").cast(pl.String), pl.col("cui").cast(pl.String)))
     return pl.concat(frames).unique()
