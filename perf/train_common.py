@@ -28,7 +28,7 @@ TASKS = (("diagnosis", "set", ["hypertension", "sepsis"]), ("readmission_30d", "
 
 
 def write_cases(path: Path, n: int, n_events: int, seed: int = 0) -> Path:
-    """EHR-Ins-shaped rows (CONTRACTS.md section 6) with records of about 40 tokens per event."""
+    """EHR-Ins-shaped rows (docs/interfaces.md §6) with records of about 40 tokens per event."""
     rng = random.Random(seed)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", encoding="utf-8") as handle:

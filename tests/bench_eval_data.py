@@ -1,4 +1,4 @@
-"""Hand-made EHR-Bench sample folders (CONTRACTS.md section 5 rows, `bench build` layout) for the
+"""Hand-made EHR-Bench sample folders (docs/interfaces.md §5 rows, `bench build` layout) for the
 evaluator, baseline and report tests. Records are short so the tiny model reads them in
 milliseconds; every number a test checks can be worked out by hand from these rows.
 """

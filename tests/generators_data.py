@@ -1,4 +1,4 @@
-"""Hand-made EHR-Bench sample rows (CONTRACTS.md section 5) and thinking graphs (section 8) for the
+"""Hand-made EHR-Bench sample rows (docs/interfaces.md §5) and thinking graphs (§8) for the
 generators tests, built on a genuine record of the MIMIC-IV demo (subject 10000032, first admission)."""
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ def _edge(edge_id, source, target, relation, origin="umls"):
 
 
 def thinking_graph(sample_id: str, *, graph_hash: str = "g-test-1") -> dict:
-    """ThinkingGraph JSON (CONTRACTS.md section 8): three gold diagnoses explained by typed, directed
+    """ThinkingGraph JSON (docs/interfaces.md §8): three gold diagnoses explained by typed, directed
     paths from things the record shows; each path listed evidence -> target. Concept names are
     UMLS-like, not the record's or the gold's: only the item links connect them (portal
     hypertension excepted, named as its gold item).

@@ -94,7 +94,7 @@ def _random_events(rng: random.Random) -> pl.DataFrame:
 
 
 def _naive(events: pl.DataFrame, window: dict, excluded: set[str]) -> list[int]:
-    """The window rule of CONTRACTS.md section 2, one event at a time."""
+    """The window rule of docs/interfaces.md §2, one event at a time."""
     rows = [
         r
         for r in events.iter_rows(named=True)

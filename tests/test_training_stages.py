@@ -1,6 +1,6 @@
 """Training on CPU with the tiny model: tokenizer and template, truncation, datasets, every stage,
 resume, model card, CLI and the demo function. Cases are hand-made rows in the EHR-Ins format
-(CONTRACTS.md section 6); nothing is downloaded (HF_HUB_OFFLINE=1)."""
+(docs/interfaces.md §6); nothing is downloaded (HF_HUB_OFFLINE=1)."""
 
 from __future__ import annotations
 

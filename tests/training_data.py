@@ -1,4 +1,4 @@
-"""Shared data of the training tests: hand-made EHR-Ins cases (CONTRACTS.md section 6).
+"""Shared data of the training tests: hand-made EHR-Ins cases (docs/interfaces.md §6).
 
 Records follow graphkit.ehr's serializer format: a demographics header, the admission, then one
 ``## `` block per lab event, oldest first; the instruction follows the last block.

@@ -50,7 +50,7 @@ class CaseFields:
     )
     dataset_path: str | None = field(
         default=None,
-        metadata={"help": "EHR-Ins cases (CONTRACTS.md section 6): a .jsonl/.json/.parquet file, or an "
+        metadata={"help": "EHR-Ins cases (docs/interfaces.md §6): a .jsonl/.json/.parquet file, or an "
                           "`ehr-r1 generate` output directory (its cases*.jsonl / cases*.parquet files; in another "
                           "directory every *.jsonl / *.parquet file except rejected*)."},
     )

@@ -1,4 +1,4 @@
-"""EHR-Ins cases (CONTRACTS.md section 6) as training datasets for each stage.
+"""EHR-Ins cases (docs/interfaces.md §6) as training datasets for each stage.
 
 Rows: ``id, task, kind, messages, enable_thinking, label, output_type, sample_id, graph_hash``.
 ``label`` is a list of items for set tasks and a string for risk / next-event tasks; Arrow

@@ -80,7 +80,7 @@ def read_samples(path: Path) -> pl.DataFrame:
     missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
     if missing:
         raise InputError("lacks sample columns", where=str(path), value=missing,
-                         fix="use a folder written by `ehr-r1 bench build` (CONTRACTS.md section 5)")
+                         fix="use a folder written by `ehr-r1 bench build` (docs/interfaces.md §5)")
     return frame
 
 

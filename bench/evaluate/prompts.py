@@ -1,6 +1,6 @@
 """The prompt a model sees for one sample.
 
-Plain mode is what ehr-r1 models are trained on (CONTRACTS.md section 6): a system turn, then
+Plain mode is what ehr-r1 models are trained on (docs/interfaces.md §6): a system turn, then
 the record, a line break and the task's instruction, then Qwen3's soft switch (``/think`` for
 decision tasks, ``/no_think`` for risk tasks). Candidate mode, for untrained models (the
 reference's ``--prompt`` with candidates), adds the candidate list and an answer-format note

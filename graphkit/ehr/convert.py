@@ -1,6 +1,6 @@
 """`ehr convert`: a parquet copy of a MIMIC-IV dataset laid out for fast per-patient access.
 
-Layout (see CONTRACTS.md §1)::
+Layout (see docs/interfaces.md §1)::
 
     OUT/manifest.json                  written last; its presence means the copy is complete
     OUT/<table>/shard-00000.parquet    rows of the subjects that shard_of() puts in shard 0,

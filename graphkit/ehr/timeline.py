@@ -47,7 +47,7 @@ _ITEM_SEPARATOR = "\x1f"  # joins a row's several item names (radiology exam nam
 TABLE_ENUM = pl.Enum(list(TABLE_ORDER))
 MODULE_ENUM = pl.Enum(["hosp", "icu", "ed", "note"])
 
-# Columns of the events frame (documented in CONTRACTS.md section 2).
+# Columns of the events frame (documented in docs/interfaces.md §2).
 EVENT_COLUMNS = (
     "event_id",
     "subject_id",

@@ -452,7 +452,7 @@ def _store_matches(store, recorded: dict) -> bool:
 
 # ---- the load
 def graph_frames(umls_dir: Path, links_dir: Path) -> tuple[dict[str, pl.DataFrame], dict[str, pl.DataFrame]]:
-    """Node and relationship frames of the graph model (CONTRACTS.md 3) from the build's parquet."""
+    """Node and relationship frames of the graph model (docs/interfaces.md §3) from the build's parquet."""
     concepts = pl.read_parquet(
         umls_dir / "concepts.parquet", columns=["cui", "name", "semantic_types", "semantic_group"]
     )

@@ -1,4 +1,4 @@
-"""MIMIC-IV dictionary entities -> UMLS concepts (CONTRACTS.md section 4).
+"""MIMIC-IV dictionary entities -> UMLS concepts (docs/interfaces.md §4).
 
 from graphkit.link import link_mimic, read_links, map_items
 result = link_mimic(open_release(dir), open_source(mimic))   # LinkResult(items, links, dropped)

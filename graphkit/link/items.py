@@ -1,4 +1,4 @@
-"""MIMIC-IV dictionary entities as items with keys computable from event rows (CONTRACTS.md 4b).
+"""MIMIC-IV dictionary entities as items with keys computable from event rows (docs/interfaces.md §4b).
 
 An item is one thing a table's rows can name: an ICD code, a lab or ICU itemid, a drug string,
 a microbiology test, organism or antibiotic... Its key is built from the columns of an event row
@@ -104,7 +104,7 @@ ITEMID_TABLES = tuple(D_ITEMS_KINDS)
 
 
 def key_expr(prefix: str, columns: tuple[str, ...]) -> pl.Expr:
-    """The item key of a row, as bench's item rules and CONTRACTS.md 4b compute it."""
+    """The item key of a row, as bench's item rules and docs/interfaces.md §4b compute it."""
     parts = [pl.col(c).cast(pl.String).str.strip_chars() for c in columns]
     return pl.concat_str([pl.lit(prefix), *parts], separator=":")
 

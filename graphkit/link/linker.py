@@ -323,7 +323,7 @@ def _extra(extra: pl.DataFrame, items: pl.DataFrame) -> pl.DataFrame:
             f"{len(unknown)} extra links name items that are not MIMIC items of this source",
             where="extra links",
             value=unknown.head(5).to_list(),
-            fix="use item keys as CONTRACTS.md section 4b builds them (e.g. labevents:50912)",
+            fix="use item keys as docs/interfaces.md §4b builds them (e.g. labevents:50912)",
         )
     score = pl.col("score").cast(pl.Float64) if "score" in extra.columns else pl.lit(1.0)
     return extra.select(

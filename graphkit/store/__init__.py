@@ -1,4 +1,4 @@
-"""The GraphStore protocol and its backends (embedded FalkorDB, Neo4j). See CONTRACTS.md section 3a."""
+"""The GraphStore protocol and its backends (embedded FalkorDB, Neo4j). See docs/interfaces.md §3a."""
 
 from __future__ import annotations
 

@@ -33,7 +33,7 @@ AD_HOC = "ad-hoc query"
 
 @runtime_checkable
 class GraphStore(Protocol):
-    """One graph database, whichever backend serves it (see CONTRACTS.md section 3a)."""
+    """One graph database, whichever backend serves it (see docs/interfaces.md §3a)."""
 
     backend: str
     dialect: str

@@ -1,6 +1,6 @@
 """The `graph` command group: stats, query, paths, export, stop (other parts add build, link-report).
 
-Other parts add commands with ``register(app)`` in their own cli module (see CONTRACTS.md 3a)
+Other parts add commands with ``register(app)`` in their own cli module (see docs/interfaces.md §3a)
 and open the store with ``open_store_from_cli`` and the shared connection options below.
 """
 

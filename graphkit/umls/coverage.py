@@ -3,7 +3,7 @@
 A measure for the open demo graph (and any release), not the linker: it uses only exact
 SAB+CODE through MRCONSO and normalized drug names, the first two steps graphkit.link will take.
 
-Item keys (CONTRACTS.md section 4) and how each is looked up:
+Item keys (docs/interfaces.md §4) and how each is looked up:
 - ``diagnoses_icd:<version>:<code>`` / ``procedures_icd:<version>:<code>``: the code in UMLS form
   (graphkit.umls.icd.umls_code) under ICD9CM / ICD10CM / ICD10PCS;
 - ``labevents:<itemid>``, ``outputevents:<itemid>``, ``inputevents:<itemid>``,

@@ -1,6 +1,6 @@
 """From MRREL's (CUI1, REL, CUI2, RELA) rows to directed, typed edges: one per fact.
 
-Direction (pinned, see CONTRACTS.md section 3). UMLS states each MRREL row backwards: REL and
+Direction (pinned, see docs/interfaces.md §3). UMLS states each MRREL row backwards: REL and
 RELA are "the relationship of the second concept to the first", so the row
 ``CUI1=C_parent | CHD | CUI2=C_child | RELA=isa`` says "C_child isa C_parent". Every fact is
 published twice, once from each side (``C_child | PAR | C_parent | inverse_isa`` is the other
