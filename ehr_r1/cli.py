@@ -67,17 +67,41 @@ def root(
     ctx.obj = AppState(workspace_option=workspace, verbose=verbose)
 
 
-def _register() -> None:
-    from graphkit.ehr.cli import app as ehr_app
+@app.command()
+def demo(
+    ctx: typer.Context,
+    quick: bool = typer.Option(False, "--quick", help="Build the benchmark for four tasks only (faster)."),
+) -> None:
+    """Run the whole pipeline on the bundled MIMIC-IV demo: data, graph, benchmark, cases, tiny training."""
+    from ehr_r1.demo import run_demo
+    from graphkit.cli_common import state
 
-    app.add_typer(ehr_app, name="ehr")
-    from bench.cli import app as bench_app; app.add_typer(bench_app, name="bench")  # noqa: E702
-    from training.cli import app as train_app; app.add_typer(train_app, name="train")  # noqa: E702
-    from graphkit.store.cli import app as graph_app; app.add_typer(graph_app, name="graph")  # noqa: E702
-    from graphkit.kg.cli import register as register_kg; register_kg(graph_app)  # noqa: E702
-    from generators.cli import app as generate_app; app.add_typer(generate_app, name="generate")  # noqa: E702
-    from graphkit.thinking.cli import register as register_thinking; register_thinking(generate_app)  # noqa: E702
-    from graphkit.curation.cli import app as curate_app; app.add_typer(curate_app, name="curate")  # noqa: E702
+    app_state = state(ctx)
+    root_options = ["--workspace", str(app_state.workspace.root)] + (["--verbose"] if app_state.verbose else [])
+    command = typer.main.get_command(app)
+
+    def invoke(args: list[str]) -> None:
+        command.main(args=[*root_options, *args], prog_name="ehr-r1", standalone_mode=False)
+
+    run_demo(app_state.workspace, invoke, quick=quick)
+
+
+def _register() -> None:
+    # imported here, after `app` exists: each group's module is the one place that group is defined
+    from bench.cli import app as bench_app
+    from generators.cli import app as generate_app
+    from graphkit.curation.cli import app as curate_app
+    from graphkit.ehr.cli import app as ehr_app
+    from graphkit.kg.cli import register as register_kg
+    from graphkit.store.cli import app as graph_app
+    from graphkit.thinking.cli import register as register_thinking
+    from training.cli import app as train_app
+
+    register_kg(graph_app)
+    register_thinking(generate_app)
+    for name, group in (("ehr", ehr_app), ("bench", bench_app), ("train", train_app), ("graph", graph_app),
+                        ("generate", generate_app), ("curate", curate_app)):
+        app.add_typer(group, name=name)
 
 
 _register()
