@@ -14,7 +14,6 @@ measurement" appears there as "Asparate Aminotransferase (AST)").
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from graphkit.errors import ConfigError, InputError
+from graphkit.jsonl import read_jsonl
 from graphkit.thinking.model import ThinkingGraph
 
 log = logging.getLogger(__name__)
@@ -142,21 +142,6 @@ def link_files(paths: Sequence[Path]) -> list[Path]:
     return _files(paths, (".parquet", ".jsonl"), "item-link", "--links")
 
 
-def _jsonl_rows(path: Path) -> Iterator[dict[str, Any]]:
-    """JSONL rows as Python values: a column may mix types (``label`` is a list or a string)."""
-    import gzip
-
-    opener = gzip.open if path.name.endswith(".gz") else open
-    with opener(path, "rt", encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
-            if line.strip():
-                try:
-                    yield json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise InputError(f"not valid JSON ({exc.msg})", where=f"{path} line {number}",
-                                     fix="rebuild the samples") from None
-
-
 def _missing_columns(path: Path, names: Iterable[str]) -> None:
     missing = [column for column in SAMPLE_COLUMNS if column not in set(names)]
     if missing:
@@ -173,8 +158,9 @@ def _file_rows(path: Path, keep: Callable[[str, str, str], bool]) -> Iterator[di
     import polars as pl
 
     if not path.name.endswith(".parquet"):
-        for number, row in enumerate(_jsonl_rows(path)):
-            if number == 0:
+        # JSONL rows as Python values, not a polars frame: a column may mix types (``label`` is a list or a string)
+        for index, (_, row) in enumerate(read_jsonl(path, fix="rebuild the samples")):
+            if index == 0:
                 _missing_columns(path, row)
             if keep(str(row["id"]), row["task"], row["split"]):
                 yield row
@@ -250,25 +236,14 @@ def _check_sample(row: Mapping[str, Any]) -> None:
 
 def read_thinking(paths: Sequence[Path], sample_ids: set[str] | None = None) -> dict[str, ThinkingGraph]:
     """sample_id -> thinking graph, validated, for the wanted samples (all when ``sample_ids`` is None)."""
-    import gzip
-
     graphs: dict[str, ThinkingGraph] = {}
     for file in thinking_files(paths):
-        opener = gzip.open if file.name.endswith(".gz") else open
-        with opener(file, "rt", encoding="utf-8") as handle:
-            for number, line in enumerate(handle, 1):
-                if not line.strip():
-                    continue
-                try:
-                    data = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise InputError(f"not valid JSON ({exc.msg})", where=f"{file} line {number}",
-                                     fix="regenerate the thinking graphs") from None
-                if not isinstance(data, dict) or "sample_id" not in data:
-                    raise InputError("not a thinking graph", where=f"{file} line {number}",
-                                     fix="write thinking graphs with ThinkingGraph.to_json (docs/interfaces.md §8)")
-                if sample_ids is None or str(data["sample_id"]) in sample_ids:
-                    graphs[str(data["sample_id"])] = ThinkingGraph.from_dict(data)
+        for number, data in read_jsonl(file, fix="regenerate the thinking graphs"):
+            if not isinstance(data, dict) or "sample_id" not in data:
+                raise InputError("not a thinking graph", where=f"{file} line {number}",
+                                 fix="write thinking graphs with ThinkingGraph.to_json (docs/interfaces.md §8)")
+            if sample_ids is None or str(data["sample_id"]) in sample_ids:
+                graphs[str(data["sample_id"])] = ThinkingGraph.from_dict(data)
     return graphs
 
 

@@ -19,6 +19,7 @@ from typing import Any
 from graphkit.errors import InputError
 from graphkit.extras import require
 from graphkit.hashing import file_hash
+from graphkit.jsonl import read_jsonl
 from training.truncation import Truncator
 
 log = logging.getLogger(__name__)
@@ -71,18 +72,12 @@ def _rows(path: Path) -> Iterator[dict[str, Any]]:
 
         yield from pl.read_parquet(path).iter_rows(named=True)
         return
-    with open(path, encoding="utf-8") as handle:
-        if path.suffix == ".json":
+    if path.suffix == ".json":
+        with open(path, encoding="utf-8") as handle:
             data = json.load(handle)
-            yield from (data if isinstance(data, list) else [data])
-            return
-        for number, line in enumerate(handle, 1):
-            if line.strip():
-                try:
-                    yield json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise InputError(f"not valid JSON ({exc.msg})", where=f"{path} line {number}",
-                                     fix="repair or regenerate the file") from None
+        yield from (data if isinstance(data, list) else [data])
+        return
+    yield from (row for _, row in read_jsonl(path, fix="repair or regenerate the file"))
 
 
 def _validated(row: dict[str, Any], where: str) -> dict[str, Any]:

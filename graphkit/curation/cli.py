@@ -11,15 +11,7 @@ from typing import Annotated
 import typer
 
 from graphkit.cli_common import RichProgress, console, err_console, workspace
-from graphkit.store.cli import (
-    ask_password_option,
-    backend_option,
-    database_option,
-    graph_name_option,
-    open_store_from_cli,
-    uri_option,
-    user_option,
-)
+from graphkit.store.cli import Connection, with_connection
 
 app = typer.Typer(
     help="Curate graph edges: a review queue, edge details, reject/restore/add/annotate through a "
@@ -64,11 +56,8 @@ def _table(rows: list[dict], columns: list[str], title: str | None = None) -> No
     console.print(table)
 
 
-def _store(ctx, backend, uri, user, database, ask_password, graph):
-    return open_store_from_cli(ctx, backend, uri, user, database, ask_password, graph)
-
-
 @app.command("queue")
+@with_connection
 def queue_command(
     ctx: typer.Context,
     kinds: Annotated[list[str], typer.Option("--kind", help="used (most cases use them), mappings (low-confidence "
@@ -80,19 +69,14 @@ def queue_command(
     max_support: Annotated[int, typer.Option("--max-support", help="Associations with at most this support.")] = 10,
     include_reviewed: Annotated[bool, typer.Option("--all", help="Also list edges already in the ledger.")] = False,
     output: Format = "table",
-    backend: str = backend_option(),
-    uri: str = uri_option(),
-    user: str = user_option(),
-    database: str = database_option(),
-    ask_password: bool = ask_password_option(),
-    graph: str = graph_name_option(),
+    connection: Connection = None,
 ) -> None:
     """Edges worth a look: most used by cases, low-confidence mappings, associations with small support."""
     from graphkit.curation.ledger import Ledger
     from graphkit.curation.views import QUEUES, ensure_queue_schema, queue
 
     output = _format(output)
-    with _store(ctx, backend, uri, user, database, ask_password, graph) as store:
+    with connection.open(ctx) as store:
         ensure_queue_schema(store)
         found = queue(store, Ledger.of(workspace(ctx)), kinds=kinds or QUEUES, limit=limit, task=task,
                       max_score=max_score, max_support=max_support, include_reviewed=include_reviewed)
@@ -106,25 +90,21 @@ def queue_command(
 
 
 @app.command("show")
+@with_connection
 def show(
     ctx: typer.Context,
     edge: Edge,
     cases: Annotated[int, typer.Option("--cases", help="Cases listed.")] = 20,
     paths: Annotated[int, typer.Option("--paths", help="Example paths shown.")] = 3,
     output: Format = "table",
-    backend: str = backend_option(),
-    uri: str = uri_option(),
-    user: str = user_option(),
-    database: str = database_option(),
-    ask_password: bool = ask_password_option(),
-    graph: str = graph_name_option(),
+    connection: Connection = None,
 ) -> None:
     """One edge: source and evidence, status and version, its ledger history, the cases that used it, example paths."""
     from graphkit.curation.service import Curation
     from graphkit.curation.views import edge_view
 
     output = _format(output)
-    with _store(ctx, backend, uri, user, database, ask_password, graph) as store:
+    with connection.open(ctx) as store:
         curation = Curation(store, workspace(ctx))
         view = edge_view(store, curation.ledger, curation.resolve(edge), cases=cases, paths=paths).to_dict()
     if output == "json":
@@ -147,11 +127,11 @@ def show(
 
 
 def _change(ctx, op: str, edge: str, reason: str, evidence: list[str] | None, curator: str | None,
-            expect_version: int | None, store_options: tuple) -> None:
+            expect_version: int | None, connection: Connection) -> None:
     from graphkit.curation.service import Curation
     from graphkit.curation.views import count_users
 
-    with _store(ctx, *store_options) as store:
+    with connection.open(ctx) as store:
         curation = Curation(store, workspace(ctx))
         if op == "annotate":
             entry = curation.annotate(edge, curator=_curator(curator), reason=reason, evidence=evidence or [])
@@ -167,36 +147,32 @@ def _change(ctx, op: str, edge: str, reason: str, evidence: list[str] | None, cu
 
 
 @app.command("reject")
+@with_connection
 def reject(ctx: typer.Context, edge: Edge, reason: Reason, evidence: Evidence = None, curator: Curator = None,
-           expect_version: ExpectVersion = None, backend: str = backend_option(), uri: str = uri_option(),
-           user: str = user_option(), database: str = database_option(), ask_password: bool = ask_password_option(),
-           graph: str = graph_name_option()) -> None:
+           expect_version: ExpectVersion = None, connection: Connection = None) -> None:
     """Reject an edge: kept in the graph with status rejected, never traversed; recorded in the ledger."""
-    _change(ctx, "reject", edge, reason, evidence, curator, expect_version,
-            (backend, uri, user, database, ask_password, graph))
+    _change(ctx, "reject", edge, reason, evidence, curator, expect_version, connection)
 
 
 @app.command("restore")
+@with_connection
 def restore(ctx: typer.Context, edge: Edge, reason: Reason, evidence: Evidence = None, curator: Curator = None,
-            expect_version: ExpectVersion = None, backend: str = backend_option(), uri: str = uri_option(),
-            user: str = user_option(), database: str = database_option(), ask_password: bool = ask_password_option(),
-            graph: str = graph_name_option()) -> None:
+            expect_version: ExpectVersion = None, connection: Connection = None) -> None:
     """Restore a rejected edge (status active again); recorded in the ledger."""
-    _change(ctx, "restore", edge, reason, evidence, curator, expect_version,
-            (backend, uri, user, database, ask_password, graph))
+    _change(ctx, "restore", edge, reason, evidence, curator, expect_version, connection)
 
 
 @app.command("annotate")
+@with_connection
 def annotate(ctx: typer.Context, edge: Edge, reason: Annotated[str, typer.Option(
              "--note", "--reason", "-r", help="The note (required).", show_default=False)],
-             evidence: Evidence = None, curator: Curator = None, backend: str = backend_option(),
-             uri: str = uri_option(), user: str = user_option(), database: str = database_option(),
-             ask_password: bool = ask_password_option(), graph: str = graph_name_option()) -> None:
+             evidence: Evidence = None, curator: Curator = None, connection: Connection = None) -> None:
     """Add a note (with evidence) to an edge; its status does not change."""
-    _change(ctx, "annotate", edge, reason, evidence, curator, None, (backend, uri, user, database, ask_password, graph))
+    _change(ctx, "annotate", edge, reason, evidence, curator, None, connection)
 
 
 @app.command("add")
+@with_connection
 def add(
     ctx: typer.Context,
     source: Annotated[str, typer.Argument(help="Source CUI (an item id for MAPS_TO).", show_default=False)],
@@ -208,17 +184,12 @@ def add(
     rela: Annotated[str, typer.Option("--rela", help="UMLS-style relation name (default: the type in lower case).",
                                       show_default=False)] = None,
     curator: Curator = None,
-    backend: str = backend_option(),
-    uri: str = uri_option(),
-    user: str = user_option(),
-    database: str = database_option(),
-    ask_password: bool = ask_password_option(),
-    graph: str = graph_name_option(),
+    connection: Connection = None,
 ) -> None:
     """Add an edge the release lacks, with curator provenance (source "curator"); replayed after every build."""
     from graphkit.curation.service import Curation
 
-    with _store(ctx, backend, uri, user, database, ask_password, graph) as store:
+    with connection.open(ctx) as store:
         entry = Curation(store, workspace(ctx)).add(source, relation, target, curator=_curator(curator), reason=reason,
                                                     evidence=evidence or [], sab=sab, rela=rela)
     console.print(f"entry {entry.seq}: added {entry.edge.text} (id {entry.edge_id})", markup=False)
@@ -277,6 +248,7 @@ def verify(
 
 
 @app.command("affected")
+@with_connection
 def affected(
     ctx: typer.Context,
     since: Since = None,
@@ -285,12 +257,7 @@ def affected(
     output: Annotated[str, typer.Option("--format", help="ids (one sample id per line, for --only-samples), "
                                         "table or json.")] = "ids",
     out: Annotated[Path, typer.Option("--out", help="Write the sample ids to this file.", show_default=False)] = None,
-    backend: str = backend_option(),
-    uri: str = uri_option(),
-    user: str = user_option(),
-    database: str = database_option(),
-    ask_password: bool = ask_password_option(),
-    graph: str = graph_name_option(),
+    connection: Connection = None,
 ) -> None:
     """The cases built on edges changed since a point (all changes without --since), to regenerate them."""
     from graphkit.atomic import atomic_write_text
@@ -300,8 +267,8 @@ def affected(
     output = _format(output, ("ids", "table", "json"))
     ws = workspace(ctx)
     store = None
-    if backend != "embedded" or (ws.root / "graph" / "falkordb").exists():
-        store = _store(ctx, backend, uri, user, database, ask_password, graph)
+    if connection.backend != "embedded" or (ws.root / "graph" / "falkordb").exists():
+        store = connection.open(ctx)
     try:
         cases, entries = affected_cases(Ledger.of(ws), ws, store=store, since=since, samples=samples)
     finally:
@@ -320,21 +287,17 @@ def affected(
 
 
 @app.command("replay")
+@with_connection
 def replay_command(
     ctx: typer.Context,
     output: Format = "table",
-    backend: str = backend_option(),
-    uri: str = uri_option(),
-    user: str = user_option(),
-    database: str = database_option(),
-    ask_password: bool = ask_password_option(),
-    graph: str = graph_name_option(),
+    connection: Connection = None,
 ) -> None:
     """Apply the whole ledger to the graph now (graph build does it after every load); reports missing edges."""
     from graphkit.curation.replay import replay
 
     output = _format(output)
-    with _store(ctx, backend, uri, user, database, ask_password, graph) as store, RichProgress(transient=True) as progress:
+    with connection.open(ctx) as store, RichProgress(transient=True) as progress:
         report = replay(store, workspace(ctx), progress=progress).to_dict()
     if output == "json":
         typer.echo(json.dumps(report, indent=1))
@@ -347,24 +310,20 @@ def replay_command(
 
 
 @app.command("serve")
+@with_connection
 def serve(
     ctx: typer.Context,
     host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="Port (0: any free one).")] = 8765,
     allow_remote: Annotated[bool, typer.Option("--allow-remote", help="Allow an address other than loopback "
                                                "(anyone who can reach it and has the token can edit).")] = False,
-    backend: str = backend_option(),
-    uri: str = uri_option(),
-    user: str = user_option(),
-    database: str = database_option(),
-    ask_password: bool = ask_password_option(),
-    graph: str = graph_name_option(),
+    connection: Connection = None,
 ) -> None:
     """A local web page to search concepts, open edges with their evidence and users, and reject/restore/annotate."""
     from graphkit.curation.web.app import check_host, run_server
 
     check_host(host, allow_remote)
-    with _store(ctx, backend, uri, user, database, ask_password, graph) as store:
+    with connection.open(ctx) as store:
         def announce(url: str) -> None:
             console.print(f"curation page: {url}", markup=False, soft_wrap=True)
             err_console.print("the token in the URL is required on every request; Ctrl-C stops the server",

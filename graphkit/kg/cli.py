@@ -8,15 +8,7 @@ from pathlib import Path
 import typer
 
 from graphkit.cli_common import RichProgress, console, err_console, workspace
-from graphkit.store.cli import (
-    ask_password_option,
-    backend_option,
-    database_option,
-    graph_name_option,
-    open_store_from_cli,
-    uri_option,
-    user_option,
-)
+from graphkit.store.cli import Connection, graph_name_option, with_connection
 
 _UMLS_OPTION = typer.Option(
     None, "--umls", help="Your licensed UMLS Metathesaurus folder (or its META/).", show_default=False
@@ -47,6 +39,7 @@ _REPORT_MIMIC_OPTION = typer.Option(
 )
 
 
+@with_connection
 def build(
     ctx: typer.Context,
     umls: Path = _UMLS_OPTION,
@@ -57,28 +50,20 @@ def build(
         "auto", "--text", help="QuickUMLS text linking: auto (when installed), on, off."
     ),
     links: Path = _LINKS_OPTION,
-    backend: str = backend_option(),
-    uri: str = uri_option(),
-    user: str = user_option(),
-    database: str = database_option(),
-    ask_password: bool = ask_password_option(),
-    graph: str = graph_name_option(),
+    connection: Connection = None,
 ) -> None:
     """Build the knowledge graph (release + MIMIC-IV links); resumable, a no-op when nothing changed."""
     from graphkit.kg.build import BuildConfig, build_graph
 
     sabs = tuple(s.strip() for value in sab or [] for s in value.split(",") if s.strip()) or None
     config = BuildConfig(
-        umls=umls, demo=demo, mimic=mimic, sabs=sabs, text=text, extra_links=links, graph=graph
+        umls=umls, demo=demo, mimic=mimic, sabs=sabs, text=text, extra_links=links, graph=connection.graph
     )
     config.check()
     ws = workspace(ctx)
 
-    def store_factory():
-        return open_store_from_cli(ctx, backend, uri, user, database, ask_password, graph)
-
     with RichProgress() as progress:
-        result = build_graph(config, ws, store_factory=store_factory, progress=progress)
+        result = build_graph(config, ws, store_factory=lambda: connection.open(ctx), progress=progress)
     if result.noop:
         typer.echo(f"graph {result.graph_hash} is up to date (nothing to do)")
         return

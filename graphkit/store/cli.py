@@ -129,7 +129,9 @@ _CONNECTION_OPTIONS = {
 def with_connection(command: Callable[..., Any]) -> Callable[..., Any]:
     """Give a typer command the shared options (--backend, --uri, --user, --database,
     --ask-password, --graph); the command takes them as one ``connection: Connection``."""
-    signature = inspect.signature(command)
+    # typer reads ``__signature__`` as it is: string annotations (``from __future__ import annotations``)
+    # must be resolved here, in the command's module, or Annotated[...] options lose their names and help
+    signature = inspect.signature(command, eval_str=True)
     parameters = [p for p in signature.parameters.values() if p.name != "connection"]
     parameters += [
         inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=option(), annotation=annotation)

@@ -14,15 +14,7 @@ import typer
 
 from graphkit.atomic import atomic_path
 from graphkit.cli_common import RichProgress, console, err_console, workspace
-from graphkit.store.cli import (
-    ask_password_option,
-    backend_option,
-    database_option,
-    graph_name_option,
-    open_store_from_cli,
-    uri_option,
-    user_option,
-)
+from graphkit.store.cli import Connection, with_connection
 
 SamplesOption = Annotated[list[Path], typer.Option(
     "--samples", "-s", help="EHR-Bench sample rows: parquet/JSONL files or folders (default <workspace>/bench/samples).",
@@ -45,6 +37,7 @@ def _links(store, links: Path | None):
     return read_links(links) if links else load_item_links(store)
 
 
+@with_connection
 def mine(
     ctx: typer.Context,
     samples: SamplesOption = None,
@@ -57,12 +50,7 @@ def mine(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Mine and report; write nothing to the graph.")] = False,
     out: Annotated[Path, typer.Option("--out", help="Parquet copy of the associations "
                                       "(default <workspace>/graph/associations/<graph>.parquet).", show_default=False)] = None,
-    backend: str = backend_option(),
-    uri: str = uri_option(),
-    user: str = user_option(),
-    database: str = database_option(),
-    ask_password: bool = ask_password_option(),
-    graph: str = graph_name_option(),
+    connection: Connection = None,
 ) -> None:
     """Mine context -> target concept associations per task on train samples; store them as ASSOCIATED_WITH edges."""
     from graphkit.atomic import atomic_path, atomic_write_text
@@ -74,7 +62,7 @@ def mine(
     options = MiningOptions(min_support=min_support, min_lift=min_lift, min_confidence=min_confidence, top_k=top_k)
     ws = workspace(ctx)
     paths = samples or [ws.bench / "samples"]
-    with open_store_from_cli(ctx, backend, uri, user, database, ask_password, graph) as store:
+    with connection.open(ctx) as store:
         rows = scan_samples(paths, tasks=task)
         concepts = sample_concepts(rows, _links(store, links))
         result = mine_associations(
@@ -83,7 +71,7 @@ def mine(
         if not dry_run:
             ensure_thinking_schema(store)
             write_associations(store, result)
-    target = out or ws.graph / "associations" / f"{graph}.parquet"
+    target = out or ws.graph / "associations" / f"{connection.graph}.parquet"
     with atomic_path(target, suffix=".parquet") as tmp:
         result.associations.write_parquet(tmp)
     atomic_write_text(target.with_suffix(".runs.json"), json.dumps(result.runs, indent=1, sort_keys=True))
@@ -98,6 +86,7 @@ def mine(
     err_console.print(f"{result.associations.height:,} associations {where}; copy in {target}")
 
 
+@with_connection
 def thinking(
     ctx: typer.Context,
     samples: SamplesOption = None,
@@ -121,12 +110,7 @@ def thinking(
     include: Annotated[list[str], typer.Option("--include", help="Traverse this default-excluded type after all (repeatable).",
                                                show_default=False)] = None,
     links: LinksOption = None,
-    backend: str = backend_option(),
-    uri: str = uri_option(),
-    user: str = user_option(),
-    database: str = database_option(),
-    ask_password: bool = ask_password_option(),
-    graph: str = graph_name_option(),
+    connection: Connection = None,
 ) -> None:
     """Build a thinking graph per sample (evidence, typed paths to each gold target) as JSONL; resumable."""
     from graphkit.thinking.options import DEFAULT_EXCLUDED_TYPES, SearchOptions, ThinkingOptions
@@ -140,13 +124,13 @@ def thinking(
         paths_per_pair=paths_per_pair,
     )
     ws = workspace(ctx)
-    target = out or ws.sub("thinking") / f"{graph}.jsonl"
-    with open_store_from_cli(ctx, backend, uri, user, database, ask_password, graph) as store, RichProgress() as progress:
+    target = out or ws.sub("thinking") / f"{connection.graph}.jsonl"
+    with connection.open(ctx) as store, RichProgress() as progress:
         item_links = _links(store, links)
         report = run_thinking(
             store, ws, samples or [ws.bench / "samples"], target, options,
             tasks=task, splits=split, links=item_links, live=live, refresh_snapshot=refresh_snapshot,
-            workers=workers, record=record, graph=graph, progress=progress,
+            workers=workers, record=record, graph=connection.graph, progress=progress,
         )
     # `generate cases` needs the same links to tell which graph target stands for which gold item
     sidecar = links_sidecar(target)
@@ -157,6 +141,7 @@ def thinking(
 
 
 
+@with_connection
 def usage(
     ctx: typer.Context,
     case: Annotated[str, typer.Option("--case", help="Which paths support this case (sample id).", show_default=False)] = None,
@@ -165,12 +150,7 @@ def usage(
     task: Annotated[str, typer.Option("--task", help="The task for --top (default all).", show_default=False)] = None,
     limit: Annotated[int, typer.Option("--limit", help="Rows for --top.")] = 20,
     output: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
-    backend: str = backend_option(),
-    uri: str = uri_option(),
-    user: str = user_option(),
-    database: str = database_option(),
-    ask_password: bool = ask_password_option(),
-    graph: str = graph_name_option(),
+    connection: Connection = None,
 ) -> None:
     """Thinking-graph usage: the paths behind a case, the cases behind an edge, the most used edges."""
     from graphkit.errors import ConfigError
@@ -180,7 +160,7 @@ def usage(
         raise ConfigError("choose one question", where="--case / --edge / --top", fix="pass exactly one of them")
     if output not in ("table", "json"):
         raise ConfigError("unknown format", where="--format", value=output, fix="table or json")
-    with open_store_from_cli(ctx, backend, uri, user, database, ask_password, graph) as store:
+    with connection.open(ctx) as store:
         if case:
             rows = case_paths(store, case)
         elif edge:
