@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -134,6 +135,19 @@ def test_the_last_user_out_leaves_the_server_up_for_the_linger_time(ws):
     with open_store(ws, linger=0) as again:
         assert again.run("count_all_nodes")[0]["n"] == 2
 
+
+def test_deleting_the_workspace_of_a_lingering_server_stops_it(ws):
+    store = open_store(ws, linger=600)
+    store.merge_nodes("Concept", CONCEPTS[:1])
+    pid = _pid(ws)
+    store.close()
+    assert _alive(pid), "lingering"
+    shutil.rmtree(ws)  # what a user does with a workspace they are done with
+    deadline = time.monotonic() + 30
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _alive(pid), "an unreachable server was left running"
+    assert not ws.exists(), "the reaper recreated the deleted workspace"
 
 def test_a_dead_client_does_not_keep_the_server_up(ws):
     script = f"from graphkit.store import open_store; s = open_store({str(ws)!r}, linger=0); import os; os._exit(0)"

@@ -116,6 +116,18 @@ def _alive(pid: int | None, start_time: str | None = None) -> bool:
     return True
 
 
+def _stop_orphan(pid: int, start_time: str | None) -> None:
+    """SIGTERM, then SIGKILL: redis refuses a SIGTERM whose final save fails, as it must when
+    its data directory is gone, and those files are gone already."""
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 5
+        while _alive(pid, start_time) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if _alive(pid, start_time):
+            os.kill(pid, signal.SIGKILL)
+
+
 def _is_redis(pid: int) -> bool:
     try:
         return b"redis-server" in Path(f"/proc/{pid}/cmdline").read_bytes()
@@ -245,9 +257,18 @@ class FalkorServer:
             retry=no_retry(),
         )
 
-    def reap(self) -> None:
-        """The detached reaper: wait out the linger time, then stop the server if nobody came."""
+    def reap(self, server_pid: int | None = None, server_started: str | None = None) -> None:
+        """The detached reaper: wait out the linger time, then stop the server if nobody came.
+
+        ``server_pid``/``server_started`` name the server it was started for. When the state file no
+        longer names it (the workspace was deleted or replaced while the server lingered), no
+        client can reach that server again: it is stopped at once, and nothing is recreated.
+        """
         while True:
+            if server_pid and self._read_state().get("pid") != server_pid:
+                if _alive(server_pid, server_started) and _is_redis(server_pid):
+                    _stop_orphan(server_pid, server_started)
+                return
             state = self._read_state()
             deadline = float(state.get("idle_since") or 0) + float(state.get("linger") or 0)
             wait = deadline - time.time()
@@ -604,8 +625,10 @@ class FalkorServer:
         reaper = state.get("reaper_pid")
         if reaper and _alive(reaper):
             return
+        server_pid = state.get("pid")
+        identity = [str(server_pid), _process_start_time(server_pid) or ""] if server_pid else []
         process = subprocess.Popen(
-            [sys.executable, "-m", "graphkit.store.server", "reap", str(self.data_dir.parent)],
+            [sys.executable, "-m", "graphkit.store.server", "reap", str(self.data_dir.parent), *identity],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -616,10 +639,11 @@ class FalkorServer:
 
 
 def _main(argv: list[str]) -> int:
-    if len(argv) == 2 and argv[0] == "reap":
-        FalkorServer(argv[1]).reap()
+    if len(argv) in (2, 4) and argv[0] == "reap":
+        server_pid, started = (int(argv[2]), argv[3] or None) if len(argv) == 4 else (None, None)
+        FalkorServer(argv[1]).reap(server_pid, started)
         return 0
-    print("usage: python -m graphkit.store.server reap GRAPH_DIR", file=sys.stderr)
+    print("usage: python -m graphkit.store.server reap GRAPH_DIR [SERVER_PID SERVER_START_TIME]", file=sys.stderr)
     return 2
 
 
