@@ -120,33 +120,36 @@ def test_another_process_attaches_to_the_running_server(ws):
         assert store.run("concept_by_cui", cui="C0000077")[0]["name"] == "from the other process"
 
 
-def test_the_last_user_out_leaves_the_server_up_for_the_linger_time(ws):
-    store = open_store(ws, linger=1.5)
-    store.merge_nodes("Concept", CONCEPTS[:2])
+def _lingering_server(ws: Path, linger: float, concepts: int) -> int:
+    """Open a store, write, close it: the server lingers; its pid."""
+    store = open_store(ws, linger=linger)
+    store.merge_nodes("Concept", CONCEPTS[:concepts])
     pid = _pid(ws)
     store.close()
     assert _alive(pid), "still lingering"
-    with open_store(ws, linger=1.5) as again:
-        assert _pid(ws) == pid, "a command within the linger time reuses the server"
-    deadline = time.monotonic() + 30
+    return pid
+
+
+def _gone_within(pid: int, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
     while _alive(pid) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert not _alive(pid), "the reaper stopped the idle server"
+    return not _alive(pid)
+
+
+def test_the_last_user_out_leaves_the_server_up_for_the_linger_time(ws):
+    pid = _lingering_server(ws, 1.5, 2)
+    with open_store(ws, linger=1.5) as again:
+        assert _pid(ws) == pid, "a command within the linger time reuses the server"
+    assert _gone_within(pid, 30), "the reaper stopped the idle server"
     with open_store(ws, linger=0) as again:
         assert again.run("count_all_nodes")[0]["n"] == 2
 
 
 def test_deleting_the_workspace_of_a_lingering_server_stops_it(ws):
-    store = open_store(ws, linger=600)
-    store.merge_nodes("Concept", CONCEPTS[:1])
-    pid = _pid(ws)
-    store.close()
-    assert _alive(pid), "lingering"
+    pid = _lingering_server(ws, 600, 1)
     shutil.rmtree(ws)  # what a user does with a workspace they are done with
-    deadline = time.monotonic() + 30
-    while _alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert not _alive(pid), "an unreachable server was left running"
+    assert _gone_within(pid, 30), "an unreachable server was left running"
     assert not ws.exists(), "the reaper recreated the deleted workspace"
 
 def test_a_dead_client_does_not_keep_the_server_up(ws):
