@@ -283,9 +283,7 @@ class EmbeddedStore(BaseStore):
     def _node_count(self) -> int:
         if not self._db.connection.exists(self.graph_name):
             return 0
-        return int(
-            self._execute("MATCH (n) RETURN count(n) AS n", {}, "count nodes", retry_safe=True)[0]["n"]
-        )
+        return int(self.run("count_all_nodes")[0]["n"])
 
     # ---- the rest of the protocol
     def stats(self) -> dict:
