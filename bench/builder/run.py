@@ -28,7 +28,7 @@ from bench.builder import sampling
 from bench.builder.dated_rows import link_whole_day_stays, unlinked_date_tables
 from bench.builder.items import ITEM_SCHEMA, event_items
 from bench.builder.plan import BuildConfig, BuildPlan, UnitSpec, plan_units, select_tasks, source_fingerprint
-from bench.builder.samples import Unit, candidates, excluded_tables
+from bench.builder.samples import Unit, candidates, excluded_tables, window_query
 from bench.splits import SPLITS, split_frame
 from bench.taskdef import ANY_TABLE
 from graphkit.atomic import atomic_path, atomic_write_text
@@ -435,14 +435,7 @@ def _context_windows(work: Unit, selected: pl.DataFrame) -> pl.DataFrame:
     lists = [pl.DataFrame(schema={"window": pl.Int64, "event_id": pl.Int64})]
     for excluded, group in selected.group_by("_excluded", maintain_order=True):
         tables = frozenset(t for t in str(excluded[0]).split(",") if t)
-        windows = group.select(
-            "subject_id",
-            "hadm_id",
-            pl.col("context_start").alias("start"),
-            pl.col("context_end").alias("end"),
-            "same_admission",
-        )
-        pairs = work.windows.list(windows, tables)
+        pairs = work.windows.list(window_query(group), tables)
         index = group["_window"]
         lists.append(pairs.with_columns(index.gather(pairs["window"]).cast(pl.Int64).alias("window")))
     # the strict-before guarantee, checked on the listed events themselves (not only on their seconds)

@@ -513,14 +513,7 @@ def _count_and_filter(task: TaskDef, unit: Unit, frame: pl.DataFrame, skipped: C
         )
         skipped[ADMISSION_BEFORE_CONTEXT] += frame.height - kept.height
         frame = kept
-    windows = frame.select(
-        "subject_id",
-        "hadm_id",
-        pl.col("context_start").alias("start"),
-        pl.col("context_end").alias("end"),
-        "same_admission",
-    )
-    counts = unit.windows.count(windows, excluded_tables(task, unit))
+    counts = unit.windows.count(window_query(frame), excluded_tables(task, unit))
     frame = frame.with_columns(pl.Series("n_context", counts, dtype=pl.Int64))
     too_few = frame.filter(pl.col("n_context") < context.min_events)
     outside = too_few.filter(pl.col("same_admission") & pl.col("hadm_id").is_null()).height
@@ -532,6 +525,17 @@ def _count_and_filter(task: TaskDef, unit: Unit, frame: pl.DataFrame, skipped: C
         skipped[TOO_MANY_EVENTS] += enough.height - fits.height
         enough = fits
     return enough
+
+
+def window_query(frame: pl.DataFrame) -> pl.DataFrame:
+    """Candidate rows as the context-window queries ``Unit.windows`` counts and lists."""
+    return frame.select(
+        "subject_id",
+        "hadm_id",
+        pl.col("context_start").alias("start"),
+        pl.col("context_end").alias("end"),
+        "same_admission",
+    )
 
 
 def excluded_tables(task: TaskDef, unit: Unit) -> frozenset[str]:
